@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine (each creates or reuses .venv, idempotently):
+#   make demo   train-or-load the default model, evaluate it, generate a certificate, check it
+#   make test   run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MODEL ?= models/max4-v64-s123.safetensors
+OUT ?= out
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[generator,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p $(OUT)
+	@test -f $(MODEL) || $(BIN)/certify train --k 4 --d-vocab 64 --seed 123 -o $(MODEL)
+	$(BIN)/certify eval $(MODEL)
+	$(BIN)/certify generate $(MODEL) --strategy brute-force -o $(OUT)/demo.brute-force.cert
+	$(BIN)/certcheck $(OUT)/demo.brute-force.cert
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

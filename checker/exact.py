@@ -1,0 +1,126 @@
+"""Exact arithmetic: dyadic matrices (integer matrix times 2^exp) and rigorous arb enclosures.
+
+Every float32 is m * 2^e with integer m, so a float32 tensor is exactly an integer matrix
+times a power of two, and sums and products of such matrices stay exact (`fmpz_mat`).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import flint
+import numpy as np
+
+
+class Dyadic:
+    """An exact matrix `mat * 2**exp` with `mat` an fmpz_mat."""
+
+    __slots__ = ("mat", "exp")
+
+    def __init__(self, mat: flint.fmpz_mat, exp: int):
+        self.mat = mat
+        self.exp = exp
+
+    @staticmethod
+    def from_float32(arr: np.ndarray) -> "Dyadic":
+        """The exact value of a float32 array of rank <= 2 (a vector becomes one row)."""
+        arr = np.asarray(arr, dtype=np.float32)
+        arr2 = arr.reshape(1, -1) if arr.ndim == 1 else arr
+        mant, exps = np.frexp(arr2.astype(np.float64))  # x = mant * 2^exps, |mant| in [0.5, 1)
+        ints = (mant * (1 << 24)).astype(np.int64)  # exact: float32 has 24 significant bits
+        exps = exps.astype(np.int64) - 24
+        nonzero = ints != 0
+        base = int(exps[nonzero].min()) if nonzero.any() else 0
+        shifts = np.where(nonzero, exps - base, 0)
+        flat = [int(m) << int(s) for m, s in zip(ints.ravel().tolist(), shifts.ravel().tolist())]
+        return Dyadic(flint.fmpz_mat(arr2.shape[0], arr2.shape[1], flat), base)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.mat.nrows(), self.mat.ncols())
+
+    def _aligned(self, other: "Dyadic") -> tuple[flint.fmpz_mat, flint.fmpz_mat, int]:
+        e = min(self.exp, other.exp)
+        a = self.mat * (flint.fmpz(1) << (self.exp - e)) if self.exp != e else self.mat
+        b = other.mat * (flint.fmpz(1) << (other.exp - e)) if other.exp != e else other.mat
+        return a, b, e
+
+    def __add__(self, other: "Dyadic") -> "Dyadic":
+        a, b, e = self._aligned(other)
+        return Dyadic(a + b, e)
+
+    def __sub__(self, other: "Dyadic") -> "Dyadic":
+        a, b, e = self._aligned(other)
+        return Dyadic(a - b, e)
+
+    def __matmul__(self, other: "Dyadic") -> "Dyadic":
+        return Dyadic(self.mat * other.mat, self.exp + other.exp)
+
+    def transpose(self) -> "Dyadic":
+        return Dyadic(self.mat.transpose(), self.exp)
+
+    def with_exp(self, exp: int) -> "Dyadic":
+        """The same value with a smaller (or equal) exponent."""
+        if exp > self.exp:
+            raise ValueError("can only lower the exponent exactly")
+        return Dyadic(self.mat * (flint.fmpz(1) << (self.exp - exp)), exp)
+
+    def rows(self, indices: list[int]) -> "Dyadic":
+        cols = self.mat.ncols()
+        flat = [self.mat[i, j] for i in indices for j in range(cols)]
+        return Dyadic(flint.fmpz_mat(len(indices), cols, flat), self.exp)
+
+    def broadcast_rows(self, n: int) -> "Dyadic":
+        """A 1-row matrix repeated n times."""
+        if self.mat.nrows() != 1:
+            raise ValueError("broadcast_rows needs a single row")
+        cols = self.mat.ncols()
+        flat = [self.mat[0, j] for j in range(cols)] * n
+        return Dyadic(flint.fmpz_mat(n, cols, flat), self.exp)
+
+    def ints(self) -> list[list[int]]:
+        """The integer matrix as nested Python ints (the value is ints * 2**exp)."""
+        return [[int(x) for x in row] for row in self.mat.tolist()]
+
+    def fraction(self, i: int, j: int) -> Fraction:
+        return Fraction(int(self.mat[i, j])) * Fraction(2) ** self.exp
+
+    def to_float64(self) -> tuple[np.ndarray, float]:
+        """Float64 values and a bound `abs_err_floor`: |float - exact| <= 2^-53 |exact| + abs_err_floor.
+
+        Raises OverflowError when a value does not fit in float64.
+        """
+        ints = np.array([float(x) for x in (int(v) for v in self.mat.entries())], dtype=np.float64)
+        values = np.ldexp(ints, self.exp).reshape(self.shape)  # float(int) rounds correctly; ldexp is exact
+        if not np.all(np.isfinite(values)):                     # unless the result is subnormal
+            raise OverflowError("value too large for float64")
+        return values, math.ldexp(1.0, -1074)
+
+
+def arb_to_fraction_bounds(x: flint.arb) -> tuple[Fraction, Fraction]:
+    """Exact rational bounds lo <= x <= hi from an arb ball."""
+    if not x.is_finite():
+        raise ArithmeticError("enclosure is not finite")
+    lo_m, lo_e = x.lower().man_exp()
+    hi_m, hi_e = x.upper().man_exp()
+    return Fraction(int(lo_m)) * Fraction(2) ** int(lo_e), Fraction(int(hi_m)) * Fraction(2) ** int(hi_e)
+
+
+def dyadic_to_arb(value: int, exp: int) -> flint.arb:
+    """The exact arb for value * 2^exp (exact if the precision holds value's bits, else a tight ball)."""
+    return flint.arb(value) * flint.arb(2) ** exp
+
+
+def float_enclosure(x: flint.arb, rel: float) -> float:
+    """A float64 f with |x - f| <= rel * f for every point of the ball x (x > 0), checked rigorously.
+
+    Raises ArithmeticError when no such float is found (e.g. x underflows or is too wide).
+    """
+    f = float(x.mid())
+    if not (f > 0.0 and math.isfinite(f) and f >= 1e-300):
+        raise ArithmeticError("enclosure not representable as a normal positive float")
+    err = abs(x - flint.arb(f)).upper()
+    if not (err <= flint.arb(f) * flint.arb(rel)):
+        raise ArithmeticError("enclosure too wide for the requested relative error")
+    return f

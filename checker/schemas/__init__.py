@@ -1,0 +1,30 @@
+"""Proof schemas: each module checks one kind of witness and returns the bound it proves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+class Rejected(Exception):
+    """The certificate's claim does not follow; the message names the step that failed."""
+
+
+@dataclass
+class SchemaResult:
+    """What a schema proved: accuracy >= bound, and the costs of the proof."""
+
+    bound: Fraction
+    proof_length: int  # arithmetic operations and comparisons the checker performed
+    complexity: str  # the cost class the paper uses, e.g. "d_vocab^3 n_ctx^2"
+    unexplained_dimension: int
+    details: dict = field(default_factory=dict)
+
+
+def schema_registry() -> dict[tuple[str, int], object]:
+    """(name, version) -> check function(cert, tables) -> SchemaResult."""
+    from checker.schemas import brute_force
+
+    return {
+        ("brute-force", 1): brute_force.check,
+    }

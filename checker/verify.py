@@ -1,0 +1,99 @@
+"""Checking a certificate: hash, schema, recomputed bound against the claim."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import flint
+
+from checker.certificate import Certificate, MalformedCertificate, read_certificate
+from checker.maxofk import build_tables
+from checker.model import weights_sha256
+from checker.schemas import Rejected, SchemaResult, schema_registry
+
+
+@dataclass
+class Verdict:
+    """The outcome for one file: verdict is 'accepted', 'rejected' or 'malformed'."""
+
+    file: str
+    verdict: str
+    reason: str = ""
+    bound: Fraction | None = None
+    claim: Fraction | None = None
+    schema: str = ""
+    model_sha256: str = ""
+    seconds: float = 0.0
+    result: SchemaResult | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        r = self.result
+        return {
+            "file": self.file,
+            "verdict": self.verdict,
+            "bound": f"{self.bound.numerator}/{self.bound.denominator}" if self.bound is not None else None,
+            "bound_float": float(self.bound) if self.bound is not None else None,
+            "claim": f"{self.claim.numerator}/{self.claim.denominator}" if self.claim is not None else None,
+            "schema": self.schema,
+            "model_sha256": self.model_sha256,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 3),
+            "proof_length": r.proof_length if r else None,
+            "complexity": r.complexity if r else None,
+            "unexplained_dimension": r.unexplained_dimension if r else None,
+            "details": r.details if r else {},
+        }
+
+
+def check_certificate(cert: Certificate, file: str = "<certificate>") -> Verdict:
+    """Recompute the certificate's bound and compare it with its claim."""
+    start = time.perf_counter()
+    schema = f"{cert.schema} v{cert.schema_version}"
+    verdict = Verdict(file, "rejected", schema=schema, model_sha256=cert.sha256, claim=cert.claim)
+    check = schema_registry().get((cert.schema, cert.schema_version))
+    if check is None:
+        verdict.reason = f"unknown proof schema {schema}"
+        verdict.verdict = "malformed"
+        return verdict
+    actual = weights_sha256(cert.config, cert.params)
+    if actual != cert.sha256:
+        verdict.reason = f"weight hash mismatch: the weights hash to {actual}, the certificate says {cert.sha256}"
+        return verdict
+    if not 0 <= cert.claim <= 1:
+        verdict.reason = f"claim {cert.claim} is not an accuracy in [0, 1]"
+        return verdict
+    old_prec = flint.ctx.prec
+    flint.ctx.prec = 128
+    try:
+        tables = build_tables(cert.config, cert.params)
+        result = check(cert, tables)
+    except Rejected as exc:
+        verdict.reason = str(exc)
+        verdict.seconds = time.perf_counter() - start
+        return verdict
+    finally:
+        flint.ctx.prec = old_prec
+    verdict.result = result
+    verdict.bound = result.bound
+    verdict.seconds = time.perf_counter() - start
+    if result.bound >= cert.claim:
+        verdict.verdict = "accepted"
+    else:
+        verdict.reason = (f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker proved, "
+                          f"{result.bound} ({float(result.bound):.6f})")
+    return verdict
+
+
+def check_file(path: str) -> Verdict:
+    """Read, parse and check one certificate file; malformed input gives a 'malformed' verdict."""
+    start = time.perf_counter()
+    try:
+        cert = read_certificate(path)
+    except MalformedCertificate as exc:
+        return Verdict(path, "malformed", reason=str(exc), seconds=time.perf_counter() - start)
+    verdict = check_certificate(cert, path)
+    verdict.seconds = time.perf_counter() - start
+    return verdict

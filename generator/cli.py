@@ -1,0 +1,131 @@
+"""`certify`: train models, evaluate them in float, and generate certificates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from generator import __version__
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from checker.model import ModelConfig
+    from generator.modelio import save_model
+    from generator.train import TrainConfig, train
+
+    cfg = ModelConfig(args.d_vocab, args.d_model, args.d_head, args.k)
+    tcfg = TrainConfig(seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                       weight_decay=args.weight_decay)
+    params, meta = train(cfg, tcfg, device=args.device, progress=not args.quiet)
+    save_model(args.output, cfg, params, meta)
+    print(f"wrote {args.output} (K={cfg.n_ctx}, d_vocab={cfg.d_vocab}, seed={args.seed}, "
+          f"{meta['train_seconds']} s, final loss {meta['final_loss']})")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from generator.evaluate import float_accuracy
+    from generator.modelio import load_model
+
+    cfg, params, _ = load_model(args.model)
+    result = float_accuracy(cfg, params, device=args.device, samples=args.samples, progress=not args.json)
+    result["model"] = args.model
+    if args.json:
+        print(json.dumps(result))
+    elif result["method"] == "exhaustive":
+        print(f"{args.model}: float accuracy {result['accuracy']:.6f} ({result['correct']}/{result['total']}, "
+              f"all inputs) -- float32 evaluation, not a proof")
+    else:
+        lo, hi = result["ci95"]
+        print(f"{args.model}: float accuracy ~{result['accuracy']:.6f} (95% CI {lo:.6f}-{hi:.6f}, "
+              f"{result['samples']} sampled of {result['total']:.3g}) -- float32 estimate, not a proof")
+    return 0
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--option expects NAME=VALUE, got {pair!r}")
+        name, value = pair.split("=", 1)
+        options[name.strip()] = value.strip()
+    return options
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from generator.certwriter import write_certificate
+    from generator.generate import build_certificate
+    from generator.modelio import load_model
+
+    cfg, params, _ = load_model(args.model)
+    cert, info = build_certificate(cfg, params, args.strategy, _parse_options(args.option), device=args.device,
+                                   progress=not args.quiet)
+    write_certificate(args.output, cert)
+    print(f"wrote {args.output}: {args.strategy} certificate, accuracy >= {cert.claim.numerator}/"
+          f"{cert.claim.denominator} ({float(cert.claim):.6f}), {info['seconds']:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="certify",
+        description="Train Max-of-K transformers and generate accuracy certificates (checked by certcheck).")
+    parser.add_argument("--version", action="version", version=f"certify {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a 1-layer attention-only model on Max-of-K")
+    p.add_argument("--k", type=int, default=4, help="sequence length K (n_ctx), default 4")
+    p.add_argument("--d-vocab", type=int, default=64, help="vocabulary size, default 64")
+    p.add_argument("--d-model", type=int, default=32)
+    p.add_argument("--d-head", type=int, default=32)
+    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="float accuracy of a model over all inputs (or sampled); not a proof")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.add_argument("--samples", type=int, default=1_000_000, help="samples when exhaustive is too large")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_eval)
+
+    from generator.generate import STRATEGIES
+
+    p = sub.add_parser("generate", help="search for a proof and write a certificate (check it with certcheck)")
+    p.add_argument("model", help="model file (.safetensors, ours or a plain TransformerLens state dict)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="brute-force", help="proof strategy")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="pin a strategy option (repeatable)")
+    p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
+    p.set_defaults(func=_cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from generator.modelio import ModelFileError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ModelFileError as exc:
+        print(f"certify: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"certify: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("certify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from checker.model import ModelConfig  # noqa: E402
+
+
+def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0, bias_scale: float = 0.0) -> dict[str, np.ndarray]:
+    """Random float32 weights (biases random too when bias_scale > 0)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in cfg.shapes().items():
+        s = bias_scale if name.split(".")[-1].startswith("b_") else scale
+        out[name] = (rng.standard_normal(shape) * s).astype(np.float32)
+    return out
+
+
+@pytest.fixture
+def root() -> str:
+    return ROOT
