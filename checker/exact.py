@@ -124,3 +124,60 @@ def float_enclosure(x: flint.arb, rel: float) -> float:
     if not (err <= flint.arb(f) * flint.arb(rel)):
         raise ArithmeticError("enclosure too wide for the requested relative error")
     return f
+
+
+# --- Float64 interval arithmetic with outward rounding -------------------------------------------
+# IEEE 754 addition, subtraction and multiplication are correctly rounded (error <= half an ulp), so
+# moving a computed result one ulp outward with nextafter gives a rigorous bound. Every helper below
+# returns a bound in the stated direction; NaN means "no bound" and callers treat it as failure.
+
+INF = float("inf")
+
+
+def up(x):
+    """x moved one ulp towards +inf (an upper bound of the exact value that x is the rounding of)."""
+    return np.nextafter(x, INF)
+
+
+def down(x):
+    """x moved one ulp towards -inf."""
+    return np.nextafter(x, -INF)
+
+
+def mul_upper(lo_a, hi_a, b_upper):
+    """Upper bound of a*b for a in [lo_a, hi_a] with lo_a >= 0, and b <= b_upper: hi_a*b if b_upper >= 0 else lo_a*b."""
+    return up(np.where(b_upper >= 0, hi_a, lo_a) * b_upper)
+
+
+def dyadic_interval(d: Dyadic) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 arrays lo <= exact <= hi for every entry of a dyadic matrix (infinite where it does not fit)."""
+    ints = [int(v) for v in d.mat.entries()]
+    with np.errstate(over="ignore"):
+        vals = np.array([_int_to_float(v) for v in ints], dtype=np.float64)
+        vals = np.ldexp(vals, d.exp).reshape(d.shape)
+    # |vals - exact| < 1 ulp (one correct rounding of the int, possibly one more if ldexp lands subnormal)
+    lo, hi = down(vals), up(vals)
+    exact_zero = np.array([v == 0 for v in ints]).reshape(d.shape)
+    lo = np.where(exact_zero, 0.0, lo)
+    hi = np.where(exact_zero, 0.0, hi)
+    return lo, hi
+
+
+def _int_to_float(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return INF if v > 0 else -INF
+
+
+def arb_float_bounds(x: flint.arb) -> tuple[float, float]:
+    """Floats lo <= x <= hi for every point of the ball x (infinite bounds if it does not fit)."""
+    if not x.is_finite():
+        return -INF, INF
+    lo_arb, hi_arb = x.lower(), x.upper()
+    lo, hi = float(lo_arb), float(hi_arb)
+    if not flint.arb(lo) <= lo_arb:
+        lo = float(down(lo))
+    if not flint.arb(hi) >= hi_arb:
+        hi = float(up(hi))
+    return lo, hi

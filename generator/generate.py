@@ -13,14 +13,14 @@ from checker.model import ModelConfig, weights_sha256
 from checker.verify import check_certificate
 from generator import __version__
 
-STRATEGIES = ("brute-force",)
+STRATEGIES = ("brute-force", "cubic")
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
                       device: str | None = None, progress: bool = True) -> tuple[Certificate, dict]:
     """Search for a witness, compute its exact bound with the checker's library, return the certificate."""
     start = time.perf_counter()
-    schema, version, witness = _search(cfg, params, strategy, options or {}, device, progress)
+    schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
     verdict = check_certificate(cert)  # exact: the claim is what the checker proves, never a float
@@ -38,4 +38,9 @@ def _search(cfg, params, strategy, options, device, progress):
         if options:
             raise ValueError("brute-force takes no options")
         return "brute-force", 1, {}
+    if strategy == "cubic":
+        direct_path = options.pop("direct_path", "joint")  # joint is never looser; separate is cheaper
+        if options:
+            raise ValueError(f"unknown cubic options: {sorted(options)} (known: direct_path)")
+        return "cubic", 1, {"direct_path": direct_path}
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")

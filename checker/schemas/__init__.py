@@ -23,8 +23,9 @@ class SchemaResult:
 
 def schema_registry() -> dict[tuple[str, int], object]:
     """(name, version) -> check function(cert, tables) -> SchemaResult."""
-    from checker.schemas import brute_force
+    from checker.schemas import brute_force, cubic
 
     return {
         ("brute-force", 1): brute_force.check,
+        ("cubic", 1): cubic.check,
     }

@@ -1,0 +1,151 @@
+"""cubic v1: the case analysis of Gross et al. (2024) over (query q, max m, non-max token k, copies c).
+
+Soundness note: docs/proofs/cubic.md. Every quantity is a rigorous float64 bound computed from the
+exact tables with outward rounding (checker.exact: up/down, one ulp per operation); exponentials are
+enclosed once per table entry with arb. A case whose upper bound is not < 0 is not certified.
+
+Witness: `direct_path` ("joint": the direct path and the OV path share the worst wrong token j, about
+d_vocab^4 / 3 operations; "separate": each takes its own worst j, d_vocab^3).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import comb
+
+import flint
+import numpy as np
+
+from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, up
+from checker.maxofk import MaxOfKTables
+from checker.schemas import Rejected, SchemaResult
+
+DIRECT_PATH = ("joint", "separate")
+
+
+def exp_bounds(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Float bounds of E[q,t] = exp((EQKE[q,t] - max_t' EQKE[q,t']) / sqrt(d)) and of the positional
+    factor alpha[q,i] = exp((EQKP[q,i] - max_i' EQKP[q,i']) / sqrt(d)) (the offsets are positive
+    per-query constants, which cancel in the sign of every softmax-weighted sum)."""
+    scale = flint.arb(2) ** t.score_exp * flint.arb(t.config.d_head).rsqrt()
+    out = []
+    for table in (t.eqke, t.eqkp):
+        rows = [[int(x) for x in row] for row in table.mat.tolist()]
+        lo = np.empty((len(rows), len(rows[0])))
+        hi = np.empty_like(lo)
+        for q, row in enumerate(rows):
+            top = max(row)
+            for i, s in enumerate(row):
+                lo[q, i], hi[q, i] = arb_float_bounds(((s - top) * scale).exp())
+        out += [lo, hi]
+    return out[0], out[1], out[2], out[3]
+
+
+def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = False) -> dict:
+    """Number of inputs proven correct by the cubic argument, and the operation count.
+
+    With collect=True also returns `cases`: (q, m, c) -> set of certified k (c = 0: {} when certified).
+    """
+    V, K = t.config.d_vocab, t.config.n_ctx
+    evou_lo, evou_hi = dyadic_interval(t.evou)
+    pvou_lo, pvou_hi = dyadic_interval(t.pvou)
+    eupu_lo, eupu_hi = dyadic_interval(t.eupu)
+    e_lo, e_hi, a_lo, a_hi = exp_bounds(t)
+    ops = 2 * V * (V + K)
+    certified = 0
+    certified_cases = 0
+    cases: dict[tuple[int, int, int], set[int]] = {}
+    with np.errstate(invalid="ignore", over="ignore"):
+        for m in range(V):
+            qs = np.arange(m + 1)  # queries q <= m
+            toks = np.arange(m + 1)  # tokens t <= m (k < m, and m itself)
+            # upper bounds of wrong-minus-right differences, column j = m excluded (set to -inf)
+            ov = up(evou_hi[: m + 1, :] - evou_lo[: m + 1, m : m + 1])  # [t, j]
+            pos_nq = np.max(up(pvou_hi[: K - 1, :] - pvou_lo[: K - 1, m : m + 1]), axis=0) if K > 1 else np.full(V, -INF)
+            pos_q = up(pvou_hi[K - 1, :] - pvou_lo[K - 1, m])
+            direct = up(eupu_hi[qs, :] - eupu_lo[qs, m : m + 1])  # [q, j]
+            ov[:, m] = -INF
+            direct[:, m] = -INF
+            ov_nq = up(ov + pos_nq[None, :])  # [t, j]
+            ov_q = up(ov[qs, :] + pos_q[None, :])  # [q, j]: the query's own token at position K-1
+            if direct_path == "joint":
+                w_nq = np.max(up(direct[:, None, :] + ov_nq[None, :, :]), axis=2)  # [q, t]
+                w_q = np.max(up(direct + ov_q), axis=1)  # [q]
+                ops += 2 * len(qs) * (len(toks) + 1) * V
+            else:
+                worst_direct = np.max(direct, axis=1)  # [q]
+                w_nq = up(worst_direct[:, None] + np.max(ov_nq, axis=1)[None, :])
+                w_q = up(worst_direct + np.max(ov_q, axis=1))
+                ops += 2 * (len(qs) + len(toks)) * V + len(qs) * len(toks)
+            if V == 1:
+                w_nq = np.full((1, 1), -INF)
+                w_q = np.full(1, -INF)
+            # P[q, t] >= E[q, t] * W(t);  query term C[q] >= alpha[q, K-1] * E[q, q] * W_q
+            p = mul_upper(e_lo[qs][:, toks], e_hi[qs][:, toks], w_nq)  # [q, t]
+            c_term = mul_upper(a_lo[qs, K - 1], a_hi[qs, K - 1], mul_upper(e_lo[qs, qs], e_hi[qs, qs], w_q))
+            al, ah = a_lo[qs, : K - 1], a_hi[qs, : K - 1]  # [q, i]
+            max_term = mul_upper(al, ah, p[:, m : m + 1])  # A[q, i] for the max token at position i
+            # c = 0: every non-query position holds m
+            f0 = _sum_up(max_term, axis=1)
+            f0 = up(f0 + c_term)
+            ok0 = np.isfinite(f0) & (f0 < 0) & ((qs == m) | (K > 1))  # q < m needs a non-query m
+            if collect:
+                cases.update({(int(q), m, 0): set() for q in qs[ok0]})
+            certified += int(ok0.sum())
+            certified_cases += int(ok0.sum())
+            ops += len(qs) * K
+            if m == 0 or K == 1:
+                continue
+            k_term = mul_upper(al[:, None, :], ah[:, None, :], p[:, :m, None])  # B[q, k, i]
+            delta = up(max_term[:, None, :] - k_term)  # [q, k, i]
+            delta = -np.sort(-delta, axis=2)  # descending
+            sum_b = _sum_up(k_term, axis=2)  # [q, k]
+            prefix = np.zeros_like(sum_b)
+            for c in range(K - 1, 0, -1):  # c copies of k; K-1-c positions hold m (the largest deltas)
+                r = K - 1 - c
+                if r > 0:
+                    prefix = up(prefix + delta[:, :, r - 1])
+                f = up(up(sum_b + prefix) + c_term[:, None])  # [q, k]
+                ok = np.isfinite(f) & (f < 0)
+                good = ok.sum(axis=1)  # certified k per q
+                allowed = qs == m if r == 0 else np.ones(len(qs), dtype=bool)  # q < m needs one m elsewhere
+                counts = [comb(K - 1, c) * int(g) ** c for g in good[allowed]]
+                certified += sum(counts)
+                certified_cases += int(ok[allowed].sum())
+                if collect:
+                    for q in qs[allowed]:
+                        cases[(int(q), m, c)] = set(np.flatnonzero(ok[q]).tolist())
+            ops += len(qs) * m * (K - 1) * (6 + int(np.log2(K) + 1))
+    out = {"correct": certified, "certified_cases": certified_cases, "ops": ops}
+    if collect:
+        out["cases"] = cases
+    return out
+
+
+def _sum_up(x: np.ndarray, axis: int) -> np.ndarray:
+    """Upper bound of the sum along an axis (each partial sum rounded up)."""
+    x = np.moveaxis(x, axis, -1)
+    total = np.zeros(x.shape[:-1])
+    for i in range(x.shape[-1]):
+        total = up(total + x[..., i])
+    return total
+
+
+def check(cert, tables: MaxOfKTables) -> SchemaResult:
+    """Cubic: accuracy >= (inputs covered by certified cases) / d_vocab^K."""
+    w = dict(cert.witness)
+    direct_path = w.pop("direct_path", None)
+    if direct_path not in DIRECT_PATH:
+        raise Rejected(f"witness direct_path must be one of {DIRECT_PATH}, got {direct_path!r}")
+    if w:
+        raise Rejected(f"unknown witness entries for cubic: {sorted(w)}")
+    stats = cubic_counts(tables, direct_path)
+    cfg = tables.config
+    total = cfg.d_vocab ** cfg.n_ctx
+    return SchemaResult(
+        bound=Fraction(stats["correct"], total),
+        proof_length=stats["ops"],
+        complexity="d_vocab^4 (joint direct path)" if direct_path == "joint" else "d_vocab^3 n_ctx log n_ctx",
+        unexplained_dimension=cfg.d_vocab ** 2 * 2 + cfg.d_vocab * cfg.n_ctx * 2,
+        details={"certified_cases": stats["certified_cases"], "direct_path": direct_path},
+    )
