@@ -66,3 +66,9 @@ def build_tables(cfg: ModelConfig, params: dict[str, np.ndarray]) -> MaxOfKTable
     eupu = (x_query + d[attn + "b_O"].broadcast_rows(V)) @ W_U + d["unembed.b_U"].broadcast_rows(V)
     evou, pvou, eupu = _align(evou, pvou, eupu)
     return MaxOfKTables(cfg, eqke, eqkp, evou, pvou, eupu, flint.arb(cfg.d_head).rsqrt())
+
+
+def table_ops(cfg: ModelConfig) -> int:
+    """Multiply-adds to form the tables exactly (counted in every schema's proof length)."""
+    V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
+    return 2 * ((V + K) * m * h * 3 + V * (V + K) * h + (V + K) * h * m + m * m * V + (2 * V + K) * m * V)

@@ -13,7 +13,7 @@ from checker.model import ModelConfig, weights_sha256
 from checker.verify import check_certificate
 from generator import __version__
 
-STRATEGIES = ("brute-force", "cubic")
+STRATEGIES = ("brute-force", "cubic", "subcubic")
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
@@ -43,4 +43,47 @@ def _search(cfg, params, strategy, options, device, progress):
         if options:
             raise ValueError(f"unknown cubic options: {sorted(options)} (known: direct_path)")
         return "cubic", 1, {"direct_path": direct_path}
+    if strategy == "subcubic":
+        direct_path = options.pop("direct_path", "mean-residual")
+        if options:
+            raise ValueError(f"unknown subcubic options: {sorted(options)} (known: direct_path)")
+        return "subcubic", 1, {"direct_path": direct_path, "gaps": search_gaps(cfg, params)}
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+
+
+def search_gaps(cfg: ModelConfig, params: dict[str, np.ndarray]) -> list[list[int]]:
+    """Smallest certifiable gap per (q, m, c), by binary search (the bound is monotone in the gap)."""
+    import flint
+
+    from checker.maxofk import build_tables
+    from checker.schemas.subcubic import SubcubicBounds
+
+    old = flint.ctx.prec
+    flint.ctx.prec = 128
+    try:
+        bounds = SubcubicBounds(build_tables(cfg, params))
+    finally:
+        flint.ctx.prec = old
+    V, K = cfg.d_vocab, cfg.n_ctx
+    q, m = np.meshgrid(np.arange(V), np.arange(V), indexing="ij")
+    valid = np.stack([(q <= m) & ((q == m) | (c <= K - 2)) & ((m >= 1) | (c == 0)) for c in range(K)], axis=2)
+    mm = np.broadcast_to(m[:, :, None], (V, V, K))
+    lo = np.ones((V, V, K), dtype=np.int64)  # invariant: gaps below lo fail
+    hi = np.where(valid, np.maximum(mm, 1), 0).astype(np.int64)  # candidate; checked below
+    hi[:, :, 0] = np.where(valid[:, :, 0], 1, 0)
+    ok_hi = _certified(bounds, hi) & valid
+    while True:
+        mid = (lo + hi) // 2
+        active = ok_hi & (lo < hi)
+        if not active.any():
+            break
+        ok_mid = _certified(bounds, np.where(active, mid, hi))
+        hi = np.where(active & ok_mid, mid, hi)
+        lo = np.where(active & ~ok_mid, mid + 1, lo)
+    gaps = np.where(ok_hi, hi, 0)
+    return gaps.reshape(V * V, K).tolist()
+
+
+def _certified(bounds, gaps: np.ndarray) -> np.ndarray:
+    f = bounds.case_bounds(gaps)
+    return np.isfinite(f) & (f < 0)

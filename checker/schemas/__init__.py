@@ -23,9 +23,10 @@ class SchemaResult:
 
 def schema_registry() -> dict[tuple[str, int], object]:
     """(name, version) -> check function(cert, tables) -> SchemaResult."""
-    from checker.schemas import brute_force, cubic
+    from checker.schemas import brute_force, cubic, subcubic
 
     return {
         ("brute-force", 1): brute_force.check,
         ("cubic", 1): cubic.check,
+        ("subcubic", 1): subcubic.check,
     }
