@@ -53,6 +53,23 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from checker.certificate import MalformedCertificate
+    from generator.export import ExportError, export_file
+
+    try:
+        info = export_file(args.certificate, args.output, args.language, prec=args.prec)
+    except MalformedCertificate as exc:
+        print(f"certify: error: {args.certificate}: {exc}", file=sys.stderr)
+        return 2
+    except ExportError as exc:
+        print(f"certify: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}: {args.language} export of {args.certificate} (fixed point 2^-{info['prec']}, "
+          f"{info['bytes']} bytes; the check was run in Python before writing)")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from generator.certwriter import write_certificate
     from generator.generate import build_certificate
@@ -95,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_eval)
+
+    for lang, ext, proof in (("lean", ".lean", "native_decide"), ("coq", ".v", "vm_compute")):
+        p = sub.add_parser(f"export-{lang}", help=f"write a {lang.capitalize()} file that re-proves a certificate's check "
+                                                  f"by evaluation ({proof}); see docs/formal-export.md")
+        p.add_argument("certificate", help="certificate file (.cert)")
+        p.add_argument("-o", "--output", required=True, help=f"file to write ({ext})")
+        p.add_argument("--prec", type=int, help="fixed-point bits for exp bounds (default: the smallest that works)")
+        p.set_defaults(func=_cmd_export, language=lang)
 
     from generator.generate import STRATEGIES
 

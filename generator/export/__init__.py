@@ -1,0 +1,80 @@
+"""Formal export: a certificate's check as a Coq or Lean 4 file that re-proves it by evaluation.
+
+Each schema describes its checking algorithm and data once, in the small language of `ir.py`
+(`brute_force.py`, `cubic.py`, on top of `library.py`); `coq.py` and `lean.py` print that one
+description, and `pyeval.py` runs it in Python so that the exporter can choose precision hints for
+which the exported check succeeds, before it writes a file. See docs/formal-export.md.
+"""
+
+from __future__ import annotations
+
+import time
+
+from generator.export import ir
+
+LANGUAGES = ("coq", "lean")
+
+
+class ExportError(Exception):
+    """The certificate cannot be exported (unknown schema, or the exported check would not succeed)."""
+
+
+def _builder(cert):
+    if cert.schema == "brute-force" and cert.schema_version == 1:
+        from generator.export import brute_force
+        return brute_force.build, brute_force.PRECISIONS
+    if cert.schema == "cubic" and cert.schema_version == 1:
+        from generator.export import cubic
+        return cubic.build, cubic.PRECISIONS
+    raise ExportError(f"no formal export for schema {cert.schema} v{cert.schema_version}")
+
+
+def build_program(cert, prec: int | None = None, verify: bool = True) -> tuple[ir.Program, dict]:
+    """The exported program for a certificate. With verify, try the precisions in turn and return the first
+    whose check succeeds when run (in Python); raise ExportError if none does."""
+    build, precisions = _builder(cert)
+    if prec is not None:
+        precisions = (prec,)
+    from generator.export.pyeval import run_python
+
+    info: dict = {"tried": []}
+    for p in precisions:
+        prog = build(cert, p)
+        if not verify:
+            return prog, {"prec": p}
+        start = time.perf_counter()
+        ok = run_python(prog)
+        info["tried"].append({"prec": p, "ok": bool(ok), "seconds": round(time.perf_counter() - start, 2)})
+        if ok:
+            info["prec"] = p
+            return prog, info
+    raise ExportError(f"the exported check does not reach the claim at precisions {list(precisions)}: "
+                      f"{info['tried']}")
+
+
+def render(program: ir.Program, language: str) -> str:
+    if language == "coq":
+        from generator.export.coq import print_coq
+        return print_coq(program)
+    if language == "lean":
+        from generator.export.lean import print_lean
+        return print_lean(program)
+    raise ValueError(f"unknown language {language!r} (known: {', '.join(LANGUAGES)})")
+
+
+def export_certificate(cert, language: str, prec: int | None = None, verify: bool = True) -> tuple[str, dict]:
+    """The text of the exported file, and information on how it was built."""
+    prog, info = build_program(cert, prec, verify)
+    return render(prog, language), info
+
+
+def export_file(cert_path: str, out_path: str, language: str, prec: int | None = None) -> dict:
+    """Read a certificate, export it, write the file; returns build information."""
+    from checker.certificate import read_certificate
+
+    cert = read_certificate(cert_path)
+    text, info = export_certificate(cert, language, prec)
+    with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    info["bytes"] = len(text.encode())
+    return info
