@@ -84,6 +84,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from generator.report import build_report
+
+    md, png = build_report(args.certificates, args.models, args.out, progress=not args.quiet)
+    print(f"wrote {md} and {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certify",
@@ -132,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("report", help="table and plot (bound against proof length) of every certificate")
+    p.add_argument("--certificates", default="certificates", help="folder of certificates (default: certificates)")
+    p.add_argument("--models", default="models", help="folder of model files, for float accuracy (default: models)")
+    p.add_argument("--out", default="docs/report", help="output folder (default: docs/report)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
