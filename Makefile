@@ -21,8 +21,10 @@ demo: $(STAMP)
 	@mkdir -p $(OUT)
 	@test -f $(MODEL) || $(BIN)/certify train --k 4 --d-vocab 64 --seed 123 -o $(MODEL)
 	$(BIN)/certify eval $(MODEL)
+	$(BIN)/certify generate $(MODEL) --strategy subcubic -o $(OUT)/demo.subcubic.cert
+	$(BIN)/certify generate $(MODEL) --strategy cubic -o $(OUT)/demo.cubic.cert
 	$(BIN)/certify generate $(MODEL) --strategy brute-force -o $(OUT)/demo.brute-force.cert
-	$(BIN)/certcheck $(OUT)/demo.brute-force.cert
+	$(BIN)/certcheck $(OUT)/demo.subcubic.cert $(OUT)/demo.cubic.cert $(OUT)/demo.brute-force.cert
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q; status=$$?; \
