@@ -48,7 +48,7 @@ class Verdict:
         }
 
 
-def check_certificate(cert: Certificate, file: str = "<certificate>") -> Verdict:
+def check_certificate(cert: Certificate, file: str = "<certificate>", progress=None) -> Verdict:
     """Recompute the certificate's bound and compare it with its claim."""
     start = time.perf_counter()
     schema = f"{cert.schema} v{cert.schema_version}"
@@ -69,7 +69,7 @@ def check_certificate(cert: Certificate, file: str = "<certificate>") -> Verdict
     flint.ctx.prec = 128
     try:
         tables = build_tables(cert.config, cert.params)
-        result = check(cert, tables)
+        result = check(cert, tables, progress=progress)
     except Rejected as exc:
         verdict.reason = str(exc)
         verdict.seconds = time.perf_counter() - start

@@ -76,10 +76,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from generator.modelio import load_model
 
     cfg, params, _ = load_model(args.model)
-    cert, info = build_certificate(cfg, params, args.strategy, _parse_options(args.option), device=args.device,
+    options = _parse_options(args.option)
+    if args.budget is not None:
+        if args.strategy != "auto":
+            raise ValueError("--budget applies to --strategy auto")
+        options["budget"] = str(args.budget)
+    cert, info = build_certificate(cfg, params, args.strategy, options, device=args.device,
                                    progress=not args.quiet)
     write_certificate(args.output, cert)
-    print(f"wrote {args.output}: {args.strategy} certificate, accuracy >= {cert.claim.numerator}/"
+    print(f"wrote {args.output}: {cert.schema} certificate, accuracy >= {cert.claim.numerator}/"
           f"{cert.claim.denominator} ({float(cert.claim):.6f}), {info['seconds']:.1f} s")
     return 0
 
@@ -135,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.safetensors, ours or a plain TransformerLens state dict)")
     p.add_argument("--strategy", choices=STRATEGIES, default="brute-force", help="proof strategy")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="pin a strategy option (repeatable)")
+                   help="pin a strategy option (repeatable), e.g. direct_path=separate for cubic")
+    p.add_argument("--budget", type=float, help="with --strategy auto: the largest proof length allowed")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")

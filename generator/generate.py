@@ -13,17 +13,29 @@ from checker.model import ModelConfig, weights_sha256
 from checker.verify import check_certificate
 from generator import __version__
 
-STRATEGIES = ("brute-force", "cubic", "subcubic")
+STRATEGIES = ("brute-force", "cubic", "subcubic", "auto")
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
                       device: str | None = None, progress: bool = True) -> tuple[Certificate, dict]:
     """Search for a witness, compute its exact bound with the checker's library, return the certificate."""
     start = time.perf_counter()
+    if strategy == "auto":
+        return _auto(cfg, params, dict(options or {}), device, progress)
     schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
-    verdict = check_certificate(cert)  # exact: the claim is what the checker proves, never a float
+    bar = None
+    if progress and schema == "brute-force":
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.d_vocab, desc="brute force (exact check)", unit="query", leave=False)
+    callback = (lambda done, total: bar.update(done - bar.n)) if bar is not None else None
+    try:
+        verdict = check_certificate(cert, progress=callback)  # exact: the claim is what the checker proves
+    finally:
+        if bar is not None:
+            bar.close()
     if verdict.bound is None:
         raise RuntimeError(f"the checker rejected the generator's own witness: {verdict.reason}")
     cert.claim = verdict.bound
@@ -31,6 +43,30 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     cert.meta = {"generator": f"certify {__version__}", "generation_seconds": f"{seconds:.2f}",
                  "proof_length": str(verdict.result.proof_length)}
     return cert, {"seconds": seconds, "verdict": verdict}
+
+
+def brute_force_length(cfg: ModelConfig) -> int:
+    """The brute-force proof length, known before running it (d_vocab^K inputs, 2 (K + 1) d_vocab ops each)."""
+    return cfg.d_vocab ** cfg.n_ctx * 2 * (cfg.n_ctx + 1) * cfg.d_vocab
+
+
+def _auto(cfg, params, options, device, progress):
+    """The tightest certificate whose proof length is within options['budget'] (default: no limit)."""
+    budget = float(options.pop("budget", "inf"))
+    if options:
+        raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
+    candidates = [("subcubic", {}), ("cubic", {"direct_path": "separate"}), ("cubic", {"direct_path": "joint"})]
+    if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
+        candidates.append(("brute-force", {}))
+    best = None
+    for strategy, opts in candidates:
+        cert, info = build_certificate(cfg, params, strategy, opts, device, progress)
+        length = info["verdict"].result.proof_length
+        if length <= budget and (best is None or cert.claim > best[0].claim):
+            best = (cert, info)
+    if best is None:
+        raise ValueError(f"no strategy fits a proof-length budget of {budget:g}")
+    return best
 
 
 def _search(cfg, params, strategy, options, device, progress):

@@ -22,7 +22,9 @@ class SchemaResult:
 
 
 def schema_registry() -> dict[tuple[str, int], object]:
-    """(name, version) -> check function(cert, tables) -> SchemaResult."""
+    """(name, version) -> check function(cert, tables, progress=None) -> SchemaResult.
+
+    progress, if given, is called as progress(done, total) during long checks."""
     from checker.schemas import brute_force, cubic, subcubic
 
     return {

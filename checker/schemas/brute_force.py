@@ -14,7 +14,7 @@ import flint
 import numpy as np
 
 from checker.exact import float_enclosure
-from checker.maxofk import MaxOfKTables
+from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 
 UNIT_ROUNDOFF = 2.0 ** -53
@@ -197,16 +197,16 @@ def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats) -> list[tuple[int, 
     return undecided
 
 
-def check(cert, tables: MaxOfKTables) -> SchemaResult:
+def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Brute force: accuracy >= (inputs proven correct) / d_vocab^K."""
     if cert.witness:
         raise Rejected(f"brute-force takes no witness, found entries {sorted(cert.witness)}")
-    stats = count_correct(tables)
+    stats = count_correct(tables, progress=progress)
     cfg = tables.config
     total = cfg.d_vocab ** cfg.n_ctx
     return SchemaResult(
         bound=Fraction(stats["correct"], total),
-        proof_length=stats["ops"],
+        proof_length=table_ops(cfg) + stats["ops"],
         complexity="d_vocab^n_ctx * n_ctx * d_vocab",
         unexplained_dimension=total,
         details={k: stats[k] for k in ("correct", "wrong", "undecided", "exact_path")},

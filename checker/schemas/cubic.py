@@ -17,7 +17,7 @@ import flint
 import numpy as np
 
 from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, up
-from checker.maxofk import MaxOfKTables
+from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 
 DIRECT_PATH = ("joint", "separate")
@@ -51,7 +51,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
     pvou_lo, pvou_hi = dyadic_interval(t.pvou)
     eupu_lo, eupu_hi = dyadic_interval(t.eupu)
     e_lo, e_hi, a_lo, a_hi = exp_bounds(t)
-    ops = 2 * V * (V + K)
+    ops = table_ops(t.config) + 2 * V * (V + K)
     certified = 0
     certified_cases = 0
     cases: dict[tuple[int, int, int], set[int]] = {}
@@ -131,7 +131,7 @@ def _sum_up(x: np.ndarray, axis: int) -> np.ndarray:
     return total
 
 
-def check(cert, tables: MaxOfKTables) -> SchemaResult:
+def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Cubic: accuracy >= (inputs covered by certified cases) / d_vocab^K."""
     w = dict(cert.witness)
     direct_path = w.pop("direct_path", None)

@@ -127,7 +127,7 @@ def parse_gaps(witness_gaps, V: int, K: int) -> np.ndarray:
     return gaps
 
 
-def check(cert, tables: MaxOfKTables) -> SchemaResult:
+def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Subcubic: accuracy >= (inputs covered by the witness's certified (q, m, c, gap) cases) / d_vocab^K."""
     w = dict(cert.witness)
     direct_path = w.pop("direct_path", None)
