@@ -81,14 +81,21 @@ def _search(cfg, params, strategy, options, device, progress):
         return "cubic", 1, {"direct_path": direct_path}
     if strategy == "subcubic":
         direct_path = options.pop("direct_path", "mean-residual")
+        near_max = options.pop("near_max", "refine")
         if options:
-            raise ValueError(f"unknown subcubic options: {sorted(options)} (known: direct_path)")
-        return "subcubic", 1, {"direct_path": direct_path, "gaps": search_gaps(cfg, params)}
+            raise ValueError(f"unknown subcubic options: {sorted(options)} (known: direct_path, near_max)")
+        if near_max not in ("drop", "refine"):
+            raise ValueError("subcubic near_max must be drop or refine")
+        return "subcubic", 1, {"direct_path": direct_path, "near_max": near_max,
+                               "gaps": search_gaps(cfg, params, near_max)}
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
 
-def search_gaps(cfg: ModelConfig, params: dict[str, np.ndarray]) -> list[list[int]]:
-    """Smallest certifiable gap per (q, m, c), by binary search (the bound is monotone in the gap)."""
+def search_gaps(cfg: ModelConfig, params: dict[str, np.ndarray], near_max: str = "drop") -> list[list[int]]:
+    """Smallest certifiable gap per (q, m, c), by binary search (the bound is monotone in the gap).
+
+    The smallest gap is also the best for near_max "refine": the fewer tokens are left to refine, the
+    shorter the proof, and a smaller prefix bound only makes each refined token easier to certify."""
     import flint
 
     from checker.maxofk import build_tables
@@ -121,5 +128,5 @@ def search_gaps(cfg: ModelConfig, params: dict[str, np.ndarray]) -> list[list[in
 
 
 def _certified(bounds, gaps: np.ndarray) -> np.ndarray:
-    f = bounds.case_bounds(gaps)
+    f, _ = bounds.case_bounds(gaps)
     return np.isfinite(f) & (f < 0)

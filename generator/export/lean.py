@@ -96,7 +96,7 @@ class LeanPrinter(Printer):
 
     def e_RecordLit(self, e, ind):
         body = ("," + self.nl(ind)).join(f"{f} := {self.expr(x, ind + 1)}" for f, x in e.values)
-        return "{" + self.nl(ind) + body + " }"
+        return "({" + self.nl(ind) + body + " } : " + e.rec + ")"
 
 
 def print_lean(program: ir.Program) -> str:

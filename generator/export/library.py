@@ -70,6 +70,9 @@ def list_defs() -> list[Def]:
                 case(l, ListLit((), A), "h", "t",
                      if_(v("n").le(0), ListLit((), A), op("cons", h, call("ltake", t, v("n") - 1)))),
                 "The first n elements of l.", True, "l", ["A"]))
+    d.append(fn("ldrop", [("l", TList(A)), ("n", INT)], TList(A),
+                case(l, ListLit((), A), "h", "t", if_(v("n").le(0), l, call("ldrop", t, v("n") - 1))),
+                "l without its first n elements.", True, "l", ["A"]))
     d.append(fn("ldrop_at", [("l", TList(A)), ("i", INT)], TList(A),
                 case(l, ListLit((), A), "h", "t",
                      if_(v("i").eq(0), t, op("cons", h, call("ldrop_at", t, v("i") - 1)))),
@@ -278,5 +281,56 @@ def exp_defs() -> list[Def]:
     return d
 
 
+FLOAT = TPair(IPAIR, INT)  # ((lo, hi), s): an interval [lo, hi] / 2^(p + s), s >= 0
+
+
+def float_defs() -> list[Def]:
+    """Bounds of exp(-x) with relative (floating-point-like) precision, for factors of very different sizes."""
+    y, p, n, acc = v("y"), v("p"), v("n"), v("acc")
+    d = []
+    d.append(fn("fl_norm", [("mv", INT), ("s", INT), ("p", INT)], IPAIR,
+                if_(v("mv").le(0), pair(v("mv"), v("s")),
+                    lets([("t", zmax(0, v("p") - 1 - op("log2", v("mv"))))],
+                         pair(v("mv") * op("pow2", v("t")), v("s") + v("t")))),
+                "(mv, s) as (mv 2^t, s + t), the same value mv / 2^(p+s), with mv 2^t >= 2^(p-1) (exact)."))
+    red = ("r", zmax(0, op("log2", y) + 2 - p))
+    d.append(fn("fexp_lo", [("y", INT), ("p", INT), ("n", INT)], IPAIR,
+                if_(y.le(0), pair(op("pow2", p), 0),
+                    lets([red, ("z", call("zcshr", y, v("r"))),
+                          ("e0", op("fdiv", op("pow2", 2 * p), call("series_hi", v("z"), p, n)))],
+                         foldl(lam([("acc", IPAIR), ("i", INT)],
+                                   call("fl_norm", op("shr", fst(acc) * fst(acc), p), 2 * snd(acc), p)),
+                               pair(v("e0"), 0), rng(v("r"))))),
+                "As exp_lo, but the result (M, s) means M / 2^(p+s) and keeps p significant bits: after each "
+                "squaring (rounded down) the mantissa is renormalised exactly (fl_norm)."))
+    d.append(fn("fexp_hi", [("y", INT), ("p", INT), ("n", INT)], IPAIR,
+                if_(y.le(0), pair(op("pow2", p), 0),
+                    lets([red, ("z", op("shr", y, v("r"))),
+                          ("e0", zmin(op("pow2", p), call("zcdiv", op("pow2", 2 * p), call("series_lo", v("z"), p, n))))],
+                         foldl(lam([("acc", IPAIR), ("i", INT)],
+                                   call("fl_norm", call("zcshr", fst(acc) * fst(acc), p), 2 * snd(acc), p)),
+                               pair(v("e0"), 0), rng(v("r"))))),
+                "As exp_hi, in the same floating form (squarings rounded up)."))
+    dd, cb, es, g = v("dd"), v("cb"), v("es"), v("g")
+    d.append(fn("fweight_bounds", [("dd", INT), ("cb", IPAIR), ("es", INT), ("g", INT), ("p", INT), ("n", INT)], FLOAT,
+                lets([("sh", g - es - p),
+                      ("lo", call("fexp_lo", call("zcshr", snd(cb) * dd, v("sh")), p, n)),
+                      ("hi", call("fexp_hi", op("shr", fst(cb) * dd, v("sh")), p, n)),
+                      ("s", zmin(snd(v("lo")), snd(v("hi"))))],
+                     pair(pair(op("shr", fst(v("lo")), snd(v("lo")) - v("s")),
+                               call("zcshr", fst(v("hi")), snd(v("hi")) - v("s"))), v("s"))),
+                "As weight_bounds, in floating form ((lo, hi), s): lo <= 2^(p+s) exp(-dd 2^es / sqrt(dh)) <= hi "
+                "(the two ends brought to the same s by shifting right, lo rounded down and hi up)."))
+    d.append(fn("to_fixed", [("row", TList(FLOAT))], TList(IPAIR),
+                lets([("smin", foldl(lam([("acc", INT), ("e", FLOAT)], zmin(acc, snd(v("e")))),
+                                     snd(call("lnth", v("row"), 0, pair(pair(0, 0), 0))), v("row")))],
+                     lmap(lam([("e", FLOAT)], pair(op("shr", fst(fst(v("e"))), snd(v("e")) - v("smin")),
+                                                   call("zcshr", snd(fst(v("e"))), snd(v("e")) - v("smin")))),
+                          v("row"))),
+                "A row of floating bounds as fixed point at the scale of its largest entry, 2^(p + smin) "
+                "(smaller entries rounded outward): one positive factor 2^-smin for the whole row."))
+    return d
+
+
 def library() -> list[Def]:
-    return list_defs() + dyadic_defs() + exp_defs()
+    return list_defs() + dyadic_defs() + exp_defs() + float_defs()
