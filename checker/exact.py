@@ -149,6 +149,21 @@ def mul_upper(lo_a, hi_a, b_upper):
     return up(np.where(b_upper >= 0, hi_a, lo_a) * b_upper)
 
 
+def sum_upper(x: np.ndarray) -> np.ndarray:
+    """Upper bound of the sum over the last axis (each partial sum rounded up)."""
+    total = np.zeros(x.shape[:-1])
+    for i in range(x.shape[-1]):
+        total = up(total + x[..., i])
+    return total
+
+
+def float_environment_ok() -> bool:
+    """True when float64 arithmetic keeps subnormals (no flush-to-zero), which the error bounds assume."""
+    tiny = np.float64(2.0 ** -1022)
+    return bool(tiny / np.float64(4.0) > 0.0 and np.nextafter(np.float64(0.0), np.float64(1.0)) > 0.0
+                and (np.array([tiny]) * np.float64(0.25))[0] > 0.0)
+
+
 def dyadic_interval(d: Dyadic) -> tuple[np.ndarray, np.ndarray]:
     """Float64 arrays lo <= exact <= hi for every entry of a dyadic matrix (infinite where it does not fit)."""
     ints = [int(v) for v in d.mat.entries()]

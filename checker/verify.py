@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import flint
 
+from checker.exact import float_environment_ok
+
 from checker.certificate import Certificate, MalformedCertificate, read_certificate
 from checker.maxofk import build_tables
 from checker.model import weights_sha256
@@ -61,6 +63,9 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     actual = weights_sha256(cert.config, cert.params)
     if actual != cert.sha256:
         verdict.reason = f"weight hash mismatch: the weights hash to {actual}, the certificate says {cert.sha256}"
+        return verdict
+    if not float_environment_ok():
+        verdict.reason = "this process flushes subnormal floats to zero; the checker's error bounds assume IEEE 754"
         return verdict
     if not 0 <= cert.claim <= 1:
         verdict.reason = f"claim {cert.claim} is not an accuracy in [0, 1]"

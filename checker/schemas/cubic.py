@@ -16,7 +16,7 @@ from math import comb
 import flint
 import numpy as np
 
-from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, up
+from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 
@@ -86,7 +86,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
             al, ah = a_lo[qs, : K - 1], a_hi[qs, : K - 1]  # [q, i]
             max_term = mul_upper(al, ah, p[:, m : m + 1])  # A[q, i] for the max token at position i
             # c = 0: every non-query position holds m
-            f0 = _sum_up(max_term, axis=1)
+            f0 = sum_upper(max_term)
             f0 = up(f0 + c_term)
             ok0 = np.isfinite(f0) & (f0 < 0) & ((qs == m) | (K > 1))  # q < m needs a non-query m
             if collect:
@@ -99,7 +99,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
             k_term = mul_upper(al[:, None, :], ah[:, None, :], p[:, :m, None])  # B[q, k, i]
             delta = up(max_term[:, None, :] - k_term)  # [q, k, i]
             delta = -np.sort(-delta, axis=2)  # descending
-            sum_b = _sum_up(k_term, axis=2)  # [q, k]
+            sum_b = sum_upper(k_term)  # [q, k]
             prefix = np.zeros_like(sum_b)
             for c in range(K - 1, 0, -1):  # c copies of k; K-1-c positions hold m (the largest deltas)
                 r = K - 1 - c
@@ -120,15 +120,6 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
     if collect:
         out["cases"] = cases
     return out
-
-
-def _sum_up(x: np.ndarray, axis: int) -> np.ndarray:
-    """Upper bound of the sum along an axis (each partial sum rounded up)."""
-    x = np.moveaxis(x, axis, -1)
-    total = np.zeros(x.shape[:-1])
-    for i in range(x.shape[-1]):
-        total = up(total + x[..., i])
-    return total
 
 
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:

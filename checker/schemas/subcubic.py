@@ -18,7 +18,7 @@ from math import comb
 
 import numpy as np
 
-from checker.exact import INF, dyadic_interval, mul_upper, up
+from checker.exact import INF, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 from checker.schemas.cubic import exp_bounds
@@ -79,7 +79,7 @@ class SubcubicBounds:
         K = self.K
         b_term = mul_upper(self.a_lo[q, : K - 1], self.a_hi[q, : K - 1], p[..., None])  # [.., i]
         delta = -np.sort(-up(a_term - b_term), axis=-1)
-        total = _sum_up(b_term)
+        total = sum_upper(b_term)
         for r in range(K - 1 - c):
             total = up(total + delta[..., r])
         return up(total + c_term)
@@ -98,7 +98,7 @@ class SubcubicBounds:
         p_pre = np.full((V, V, K), -INF)
         with np.errstate(invalid="ignore", over="ignore"):
             _, a_term, c_term = self._common(q, m)
-            out[:, :, 0] = up(_sum_up(a_term) + c_term)
+            out[:, :, 0] = up(sum_upper(a_term) + c_term)
             for c in range(1, K):
                 p = self.prefix_bound(q, m, c, np.clip(m - gaps[:, :, c], 0, V - 1))
                 p_pre[:, :, c] = p
@@ -129,13 +129,6 @@ class SubcubicBounds:
                         f[sel] = self._placement_bound(q[sel], a_term[sel], c_term[sel], p[sel], cc)
                 ok[s: s + chunk] = np.isfinite(f) & (f < 0)
         return ok, len(cases) * (4 * V + 3 * K * K)
-
-
-def _sum_up(x: np.ndarray) -> np.ndarray:
-    total = np.zeros(x.shape[:-1])
-    for i in range(x.shape[-1]):
-        total = up(total + x[..., i])
-    return total
 
 
 def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "drop", collect: bool = False) -> dict:
