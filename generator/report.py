@@ -78,26 +78,39 @@ def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool =
 
 
 def _plot(rows: list[dict], path: str) -> None:
+    """One panel per (K, d_vocab): certified bound against proof length, one marker per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    configs = sorted({(r["K"], r["d_vocab"]) for r in rows if r["proof_length"]})
     strategies = sorted({r["strategy"] for r in rows})
-    markers = "osD^v<>ph*"
-    for n, strategy in enumerate(strategies):
-        pts = [r for r in rows if r["strategy"] == strategy and r["proof_length"]]
-        for (K, V) in sorted({(r["K"], r["d_vocab"]) for r in pts}):
-            sel = [r for r in pts if (r["K"], r["d_vocab"]) == (K, V)]
-            ax.scatter([r["proof_length"] for r in sel], [r["bound"] for r in sel], marker=markers[n % len(markers)],
-                       label=f"{strategy} (K={K}, V={V})", alpha=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("proof length (operations the checker performed, log scale)")
-    ax.set_ylabel("certified accuracy lower bound")
-    ax.set_title("Certified bound against proof length")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    style = {s: ("osD^v<>ph*"[n % 10], f"C{n % 10}") for n, s in enumerate(strategies)}
+    cols = min(3, max(1, len(configs)))
+    nrows = (len(configs) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows + 1.2), squeeze=False)
+    for ax, (K, V) in zip(axes.flat, configs):
+        for strategy in strategies:
+            sel = [r for r in rows if r["strategy"] == strategy and (r["K"], r["d_vocab"]) == (K, V)
+                   and r["proof_length"]]
+            if sel:
+                marker, color = style[strategy]
+                ax.scatter([r["proof_length"] for r in sel], [r["bound"] for r in sel], marker=marker, color=color,
+                           alpha=0.8, label=strategy)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(labelsize=8)
+        ax.set_title(f"Max-of-{K}, d_vocab {V}", fontsize=10)
+        ax.set_xlabel("proof length (checker operations)", fontsize=8)
+        ax.set_ylabel("certified accuracy bound", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(configs):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], linestyle="", marker=style[s][0], color=style[s][1], label=s) for s in strategies]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle("Certified bound against proof length (one point per model and strategy)")
+    fig.tight_layout(rect=(0, 0.12 if len(strategies) > 2 else 0.06, 1, 0.97))
     fig.savefig(path, dpi=120)
     plt.close(fig)
