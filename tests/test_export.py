@@ -139,6 +139,7 @@ def test_hints_are_checked_not_trusted(tiny_bf):
     root = data_value(prog, "hint_sqrt_root").value
     assert run_python(with_data(prog, hint_sqrt_root=ir.Int(root + 1))) is False
     assert run_python(with_data(prog, hint_sqrt_root=ir.Int(root - 1))) is False
+    assert run_python(with_data(prog, hint_inv_bits=ir.Int(-200))) is False
     # precision hints only cost precision: a poor one still gives a sound (smaller or equal) count
     ns = namespace_of(with_data(prog, hint_prec=ir.Int(4), hint_terms=ir.Int(1)))
     assert ns["bf_count"](ns["data"]) <= tiny_bf.claim * 125
@@ -238,6 +239,91 @@ def test_coq_rejects_changed_weight(tmp_path, tiny_bf):
     assert len([1 for a, b in zip(text.splitlines(), bad.splitlines()) if a != b]) == 1  # one literal differs
     rc, out, _ = coqc(tmp_path, bad)
     assert rc != 0, out
+
+
+# ---------------------------------------------------------------------------------------- cubic
+
+SHIPPED_CUBIC = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic.cert")
+
+
+@pytest.fixture(scope="module")
+def tiny_cubic():
+    return certificate(TINY, random_params(TINY, 11, scale=1.0, bias_scale=0.7), "cubic", {"direct_path": "joint"})
+
+
+@pytest.mark.parametrize("direct_path", ["joint", "separate"])
+@pytest.mark.parametrize("name,cfg,params", adversarial_models(), ids=[m[0] for m in adversarial_models()])
+def test_exported_cubic_count_is_sound(name, cfg, params, direct_path):
+    """The exported cubic count reaches the checker's claim and never exceeds the exhaustive accuracy."""
+    from reference import exhaustive_accuracy
+
+    cert = certificate(cfg, params, "cubic", {"direct_path": direct_path})
+    prog, _ = build_program(cert)
+    ns = namespace_of(prog)
+    count = ns["cubic_count"](ns["data"])
+    total = cfg.d_vocab ** cfg.n_ctx
+    assert cert.claim * total <= count <= exhaustive_accuracy(params) * total
+    assert run_python(with_data(prog, claim_num=ir.Int(count * cert.claim.denominator // total + 1))) is False
+
+
+@needs_coq
+def test_coq_tiny_cubic_valid_and_tampered(tmp_path, tiny_cubic):
+    prog, _ = build_program(tiny_cubic)
+    rc, out, _ = coqc(tmp_path, print_coq(prog), "valid.v")
+    assert rc == 0, out
+    raised = with_data(prog, claim_num=ir.Int(tiny_cubic.claim.numerator + 1))
+    rc, out, _ = coqc(tmp_path, print_coq(raised), "claim.v")
+    assert rc != 0, out
+    e, rows = literal_rows(data_value(prog, "w_U"))
+    for i, j, factor in [(r, c, f) for f in (-1, 8, -64, 4096) for r in range(len(rows)) for c in range(len(rows[0]))]:
+        changed = [list(r) for r in rows]
+        changed[i][j] *= factor
+        tampered = with_data(prog, w_U=dyadic_value(e, changed))
+        if run_python(tampered) is False:
+            break
+    else:
+        pytest.fail("no single-weight change lowers the cubic count")
+    rc, out, _ = coqc(tmp_path, print_coq(tampered), "weight.v")
+    assert rc != 0, out
+
+
+@needs_coq
+@pytest.mark.skipif(not os.path.exists(SHIPPED_CUBIC), reason="shipped cubic certificate missing")
+def test_coq_shipped_cubic_k4(tmp_path):
+    """The shipped K = 4, d_vocab = 64 cubic certificate: coqc accepts its export and rejects a raised claim.
+    The two coqc runs go in parallel (each about 40 s on one core of the development machine)."""
+    from checker.certificate import read_certificate
+
+    cert = read_certificate(SHIPPED_CUBIC)
+    prog, info = build_program(cert)
+    num = cert.claim.numerator
+    good = print_coq(prog)
+    bad = good.replace(f"claim_num := {num};", f"claim_num := {num + 1};")
+    assert bad != good
+    for name, text in (("good.v", good), ("bad.v", bad)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    start = time.perf_counter()
+    procs = {name: subprocess.Popen([COQC, "-q", name], cwd=tmp_path, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True) for name in ("good.v", "bad.v")}
+    outs = {name: p.communicate(timeout=1200)[0] for name, p in procs.items()}
+    print(f"coqc on the K=4/64 cubic export (and its tampered twin, in parallel): "
+          f"{time.perf_counter() - start:.1f} s; fixed point 2^-{info['prec']}")
+    assert procs["good.v"].returncode == 0, outs["good.v"]
+    assert procs["bad.v"].returncode != 0 and "eq_refl" in outs["bad.v"], outs["bad.v"]
+
+
+def test_lean_export_of_shipped_cubic_structure():
+    if not os.path.exists(SHIPPED_CUBIC):
+        pytest.skip("shipped cubic certificate missing")
+    from checker.certificate import read_certificate
+
+    cert = read_certificate(SHIPPED_CUBIC)
+    prog, _ = build_program(cert, prec=32, verify=False)
+    lean, coq = print_lean(prog), print_coq(prog)
+    assert "theorem cert_check : check data = true := by native_decide" in lean
+    assert not re.search(r"^\s*import\b", lean, flags=re.M)
+    assert _data_integers(coq, "coq") == _data_integers(lean, "lean")
+    assert "structure Bounds where" in lean and "def cubic_count (d : Data) : Int" in lean
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -70,8 +70,15 @@ def export_certificate(cert, language: str, prec: int | None = None, verify: boo
 
 def export_file(cert_path: str, out_path: str, language: str, prec: int | None = None) -> dict:
     """Read a certificate, export it, write the file; returns build information."""
+    import os
+    import re
+
     from checker.certificate import read_certificate
 
+    stem = os.path.splitext(os.path.basename(out_path))[0]
+    if language == "coq" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_']*", stem):
+        raise ExportError(f"coqc needs a file name that is a Coq identifier (letters, digits, _), "
+                          f"not {stem!r}: e.g. {re.sub(r'[^A-Za-z0-9_]', '_', stem) or 'export'}.v")
     cert = read_certificate(cert_path)
     text, info = export_certificate(cert, language, prec)
     with open(out_path, "w", encoding="utf-8", newline="\n") as f:

@@ -66,7 +66,7 @@ def schema_defs() -> list:
     d.append(fn("check", [("d", TRec("Data"))], BOOL,
                 land(call("shapes_ok", v("d")),
                      land(land(fld("hint_prec").ge(1), fld("hint_terms").ge(0)),
-                          land(call("sqrt_ok", fld("d_head"), fld("hint_sqrt_bits"), fld("hint_sqrt_root")),
+                          land(land(fld("hint_inv_bits").ge(0), call("sqrt_ok", fld("d_head"), fld("hint_sqrt_bits"), fld("hint_sqrt_root"))),
                                land(land(Int(0).le(num), Int(0).lt(den)),
                                     (num * call("zpow", V, K)).le(call("bf_count", v("d")) * den))))),
                 "The claim num/den is at most (inputs proven correct) / d_vocab^n_ctx."))
