@@ -55,7 +55,9 @@ def _auto(cfg, params, options, device, progress):
     budget = float(options.pop("budget", "inf"))
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
-    candidates = [("subcubic", {}), ("cubic", {"direct_path": "separate"}), ("cubic", {"direct_path": "joint"})]
+    candidates = [("subcubic", {"near_max": "drop"}), ("subcubic", {"near_max": "refine"}),
+                  ("cubic", {"direct_path": "separate"}), ("cubic", {"direct_path": "joint"}),
+                  ("cubic", {"direct_path": "per-output"})]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
     best = None
@@ -75,7 +77,7 @@ def _search(cfg, params, strategy, options, device, progress):
             raise ValueError("brute-force takes no options")
         return "brute-force", 1, {}
     if strategy == "cubic":
-        direct_path = options.pop("direct_path", "joint")  # joint is never looser; separate is cheaper
+        direct_path = options.pop("direct_path", "joint")  # per-output is tighter, separate cheaper
         if options:
             raise ValueError(f"unknown cubic options: {sorted(options)} (known: direct_path)")
         return "cubic", 1, {"direct_path": direct_path}

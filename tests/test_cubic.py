@@ -41,7 +41,7 @@ def _trained_cached(cfg_args, seed, steps):
     return cfg, params, exhaustive_accuracy(params)
 
 
-@pytest.mark.parametrize("direct_path", ["joint", "separate"])
+@pytest.mark.parametrize("direct_path", ["joint", "separate", "per-output"])
 @pytest.mark.parametrize("name,cfg,params", MODELS, ids=[m[0] for m in MODELS])
 def test_cubic_bound_at_most_exhaustive(name, cfg, params, direct_path):
     flint.ctx.prec = 128
@@ -50,7 +50,7 @@ def test_cubic_bound_at_most_exhaustive(name, cfg, params, direct_path):
     assert Fraction(got["correct"], cfg.d_vocab ** cfg.n_ctx) <= exhaustive_accuracy(params)
 
 
-@pytest.mark.parametrize("direct_path", ["joint", "separate"])
+@pytest.mark.parametrize("direct_path", ["joint", "separate", "per-output"])
 @pytest.mark.parametrize("cfg_args,seed,steps", [((8, 8, 8, 3), 4, 600), ((6, 8, 8, 4), 2, 800), ((10, 8, 8, 2), 1, 600)])
 def test_every_covered_input_is_correct_on_trained_models(cfg_args, seed, steps, direct_path):
     cfg, params, accuracy = _trained(cfg_args, seed, steps)

@@ -208,6 +208,6 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
         bound=Fraction(stats["correct"], total),
         proof_length=table_ops(cfg) + stats["ops"],
         complexity="d_vocab^n_ctx * n_ctx * d_vocab",
-        unexplained_dimension=total,
+        unexplained_dimension=total * cfg.d_vocab,  # d_vocab^(K+1), as the paper counts it
         details={k: stats[k] for k in ("correct", "wrong", "undecided", "exact_path")},
     )

@@ -4,8 +4,10 @@ Soundness note: docs/proofs/cubic.md. Every quantity is a rigorous float64 bound
 exact tables with outward rounding (checker.exact: up/down, one ulp per operation); exponentials are
 enclosed once per table entry with arb. A case whose upper bound is not < 0 is not certified.
 
-Witness: `direct_path` ("joint": the direct path and the OV path share the worst wrong token j, about
-d_vocab^4 / 3 operations; "separate": each takes its own worst j, d_vocab^3).
+Witness: `direct_path`, how the worst wrong output j is taken: "separate" (the direct path and the OV
+path each at their own worst j, about d_vocab^3 operations), "joint" (the direct path joins each token's
+OV contribution at that token's worst j, about d_vocab^4 / 3), "per-output" (every j checked for each
+case, about d_vocab^4 n_ctx).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, sum
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 
-DIRECT_PATH = ("joint", "separate")
+DIRECT_PATH = ("separate", "joint", "per-output")
 
 
 def exp_bounds(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -44,6 +46,9 @@ def exp_bounds(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = False) -> dict:
     """Number of inputs proven correct by the cubic argument, and the operation count.
 
+    direct_path: how the worst wrong output j is taken (docs/proofs/cubic.md, Step 1):
+    "separate" (direct and OV paths each at their own worst j), "joint" (each token's direct + OV
+    contribution at its worst j), "per-output" (every j checked separately for each case).
     With collect=True also returns `cases`: (q, m, c) -> set of certified k (c = 0: {} when certified).
     """
     V, K = t.config.d_vocab, t.config.n_ctx
@@ -58,68 +63,77 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
     with np.errstate(invalid="ignore", over="ignore"):
         for m in range(V):
             qs = np.arange(m + 1)  # queries q <= m
-            toks = np.arange(m + 1)  # tokens t <= m (k < m, and m itself)
-            # upper bounds of wrong-minus-right differences, column j = m excluded (set to -inf)
-            ov = up(evou_hi[: m + 1, :] - evou_lo[: m + 1, m : m + 1])  # [t, j]
-            pos_nq = np.max(up(pvou_hi[: K - 1, :] - pvou_lo[: K - 1, m : m + 1]), axis=0) if K > 1 else np.full(V, -INF)
-            pos_q = up(pvou_hi[K - 1, :] - pvou_lo[K - 1, m])
-            direct = up(eupu_hi[qs, :] - eupu_lo[qs, m : m + 1])  # [q, j]
-            ov[:, m] = -INF
-            direct[:, m] = -INF
-            ov_nq = up(ov + pos_nq[None, :])  # [t, j]
+            js = np.delete(np.arange(V), m)  # wrong outputs j != m
+            # upper bounds of wrong-minus-right differences u(j), e(t, j), p(i, j) for j != m
+            ov = up(evou_hi[: m + 1, js] - evou_lo[: m + 1, m : m + 1])  # [t, j]
+            pos_nq = (np.max(up(pvou_hi[: K - 1, js] - pvou_lo[: K - 1, m : m + 1]), axis=0) if K > 1
+                      else np.full(len(js), -INF))
+            pos_q = up(pvou_hi[K - 1, js] - pvou_lo[K - 1, m])
+            direct = up(eupu_hi[qs][:, js] - eupu_lo[qs, m : m + 1])  # [q, j]
+            ov_nq = up(ov + pos_nq[None, :])  # [t, j] for a token at a non-query position
             ov_q = up(ov[qs, :] + pos_q[None, :])  # [q, j]: the query's own token at position K-1
-            if direct_path == "joint":
-                w_nq = np.max(up(direct[:, None, :] + ov_nq[None, :, :]), axis=2)  # [q, t]
-                w_q = np.max(up(direct + ov_q), axis=1)  # [q]
-                ops += 2 * len(qs) * (len(toks) + 1) * V
+            # w_nq[q, t, J] >= the token's wrong-minus-right term; w_q[q, J] for the query (J = 1 or j != m)
+            if direct_path == "per-output":
+                w_nq = up(direct[:, None, :] + ov_nq[None, :, :])
+                w_q = up(direct + ov_q)
+                ops += 2 * len(qs) * (m + 2) * len(js)
+            elif direct_path == "joint":
+                w_nq = np.max(up(direct[:, None, :] + ov_nq[None, :, :]), axis=2, initial=-INF)[:, :, None]
+                w_q = np.max(up(direct + ov_q), axis=1, initial=-INF)[:, None]
+                ops += 2 * len(qs) * (m + 2) * len(js)
             else:
-                worst_direct = np.max(direct, axis=1)  # [q]
-                w_nq = up(worst_direct[:, None] + np.max(ov_nq, axis=1)[None, :])
-                w_q = up(worst_direct + np.max(ov_q, axis=1))
-                ops += 2 * (len(qs) + len(toks)) * V + len(qs) * len(toks)
-            if V == 1:
-                w_nq = np.full((1, 1), -INF)
-                w_q = np.full(1, -INF)
-            # P[q, t] >= E[q, t] * W(t);  query term C[q] >= alpha[q, K-1] * E[q, q] * W_q
-            p = mul_upper(e_lo[qs][:, toks], e_hi[qs][:, toks], w_nq)  # [q, t]
-            c_term = mul_upper(a_lo[qs, K - 1], a_hi[qs, K - 1], mul_upper(e_lo[qs, qs], e_hi[qs, qs], w_q))
-            al, ah = a_lo[qs, : K - 1], a_hi[qs, : K - 1]  # [q, i]
-            max_term = mul_upper(al, ah, p[:, m : m + 1])  # A[q, i] for the max token at position i
+                worst_direct = np.max(direct, axis=1, initial=-INF)  # [q]
+                w_nq = up(worst_direct[:, None] + np.max(ov_nq, axis=1, initial=-INF)[None, :])[:, :, None]
+                w_q = up(worst_direct + np.max(ov_q, axis=1, initial=-INF))[:, None]
+                ops += 2 * (len(qs) + m + 1) * len(js) + len(qs) * (m + 1)
+            n_out = w_q.shape[1]
+            # P[q, t, J] >= E[q, t] * w;  query term C[q, J] >= alpha[q, K-1] * E[q, q] * w_q
+            p = mul_upper(e_lo[qs][:, : m + 1, None], e_hi[qs][:, : m + 1, None], w_nq)
+            c_term = mul_upper(a_lo[qs, K - 1, None], a_hi[qs, K - 1, None],
+                               mul_upper(e_lo[qs, qs, None], e_hi[qs, qs, None], w_q))
+            al, ah = a_lo[qs, None, : K - 1], a_hi[qs, None, : K - 1]  # [q, 1, i]
+            max_term = mul_upper(al, ah, p[:, m, :, None])  # A[q, J, i] for the max token at position i
             # c = 0: every non-query position holds m
-            f0 = sum_upper(max_term)
-            f0 = up(f0 + c_term)
-            ok0 = np.isfinite(f0) & (f0 < 0) & ((qs == m) | (K > 1))  # q < m needs a non-query m
+            f0 = up(sum_upper(max_term) + c_term)  # [q, J]
+            ok0 = np.all(np.isfinite(f0) & (f0 < 0), axis=1) & ((qs == m) | (K > 1))  # q < m needs a non-query m
             if collect:
                 cases.update({(int(q), m, 0): set() for q in qs[ok0]})
             certified += int(ok0.sum())
             certified_cases += int(ok0.sum())
-            ops += len(qs) * K
+            ops += len(qs) * K * n_out
             if m == 0 or K == 1:
                 continue
-            k_term = mul_upper(al[:, None, :], ah[:, None, :], p[:, :m, None])  # B[q, k, i]
-            delta = up(max_term[:, None, :] - k_term)  # [q, k, i]
-            delta = -np.sort(-delta, axis=2)  # descending
-            sum_b = sum_upper(k_term)  # [q, k]
-            prefix = np.zeros_like(sum_b)
-            for c in range(K - 1, 0, -1):  # c copies of k; K-1-c positions hold m (the largest deltas)
-                r = K - 1 - c
-                if r > 0:
-                    prefix = up(prefix + delta[:, :, r - 1])
-                f = up(up(sum_b + prefix) + c_term[:, None])  # [q, k]
-                ok = np.isfinite(f) & (f < 0)
+            ok_by_c = {c: np.ones((len(qs), m), dtype=bool) for c in range(1, K)}
+            block = max(1, (1 << 21) // max(1, m * n_out * K))
+            for q0 in range(0, len(qs), block):  # blocks of queries bound the memory of [q, k, J, i] arrays
+                sl = slice(q0, q0 + block)
+                k_term = mul_upper(al[sl, None], ah[sl, None], p[sl, :m, :, None])  # B[q, k, J, i]
+                delta = -np.sort(-up(max_term[sl, None] - k_term), axis=3)  # descending over positions
+                sum_b = sum_upper(k_term)  # [q, k, J]
+                prefix = np.zeros_like(sum_b)
+                for c in range(K - 1, 0, -1):  # c copies of k; K-1-c positions hold m (the largest deltas)
+                    r = K - 1 - c
+                    if r > 0:
+                        prefix = up(prefix + delta[..., r - 1])
+                    f = up(up(sum_b + prefix) + c_term[sl, None, :])  # [q, k, J]
+                    ok_by_c[c][sl] = np.all(np.isfinite(f) & (f < 0), axis=2)
+            for c, ok in ok_by_c.items():
+                allowed = qs == m if c == K - 1 else np.ones(len(qs), dtype=bool)  # q < m needs one m elsewhere
                 good = ok.sum(axis=1)  # certified k per q
-                allowed = qs == m if r == 0 else np.ones(len(qs), dtype=bool)  # q < m needs one m elsewhere
-                counts = [comb(K - 1, c) * int(g) ** c for g in good[allowed]]
-                certified += sum(counts)
+                certified += sum(comb(K - 1, c) * int(g) ** c for g in good[allowed])
                 certified_cases += int(ok[allowed].sum())
                 if collect:
                     for q in qs[allowed]:
                         cases[(int(q), m, c)] = set(np.flatnonzero(ok[q]).tolist())
-            ops += len(qs) * m * (K - 1) * (6 + int(np.log2(K) + 1))
+            ops += len(qs) * m * (K - 1) * n_out * (6 + int(np.log2(K) + 1))
     out = {"correct": certified, "certified_cases": certified_cases, "ops": ops}
     if collect:
         out["cases"] = cases
     return out
+
+
+COMPLEXITY = {"separate": "d_vocab^3 n_ctx log n_ctx", "joint": "d_vocab^4 / 3",
+              "per-output": "d_vocab^4 n_ctx log n_ctx / 6"}
 
 
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
@@ -136,7 +150,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     return SchemaResult(
         bound=Fraction(stats["correct"], total),
         proof_length=stats["ops"],
-        complexity="d_vocab^4 (joint direct path)" if direct_path == "joint" else "d_vocab^3 n_ctx log n_ctx",
-        unexplained_dimension=cfg.d_vocab ** 2 * 2 + cfg.d_vocab * cfg.n_ctx * 2,
+        complexity=COMPLEXITY[direct_path],
+        unexplained_dimension=3 * cfg.d_vocab ** 2 + 2 * cfg.d_vocab * cfg.n_ctx,  # as the paper counts it
         details={"certified_cases": stats["certified_cases"], "direct_path": direct_path},
     )

@@ -219,6 +219,6 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
         proof_length=table_ops(cfg) + bounds.ops + V * V * K * K * (8 + int(np.log2(K) + 1)) + result["ops"],
         complexity="d_vocab^2 (d_model + n_ctx^2 log n_ctx)" + (" + refined tokens * d_vocab" if near_max == "refine"
                                                                  else ""),
-        unexplained_dimension=V * V + V * K,
+        unexplained_dimension=3 * V * V + V + V * K,  # EQKE, EVOU, EUPU entries; D per max; EQKP
         details={"claimed_cases": int((gaps > 0).sum()), "near_max": near_max},
     )
