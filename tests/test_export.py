@@ -326,6 +326,35 @@ def test_lean_export_of_shipped_cubic_structure():
     assert "structure Bounds where" in lean and "def cubic_count (d : Data) : Int" in lean
 
 
+# ------------------------------------------------------------------- the real-valued model (Coq Reals)
+
+
+def _interval_library(tmp_path) -> bool:
+    rc, _, _ = coqc(tmp_path, "From Interval Require Import Tactic.\n", "probe.v", timeout=120)
+    return rc == 0
+
+
+@needs_coq
+def test_coq_real_model_accuracy_bound(tmp_path, tiny_bf):
+    """Stretch: the tiny model's real-valued accuracy bound, proved in Coq with Reals + Interval. The claim is
+    cut to 3 inputs to keep the test short (each input costs about 6 s); a wrong count must fail."""
+    from generator.export.real import export_real_coq
+
+    if not _interval_library(tmp_path):
+        pytest.skip("the Coq Interval library is not installed (Debian package libcoq-interval)")
+    cert = dataclasses.replace(tiny_bf, claim=Fraction(3, 125))
+    text = export_real_coq(cert, prec=60)
+    assert "Theorem accuracy_lower_bound" in text and "length proven = 3%nat" in text
+    bad = text.replace("length proven = 3%nat", "length proven = 4%nat")
+    for name, t in (("Real.v", text), ("RealBad.v", bad)):
+        (tmp_path / name).write_text(t, encoding="utf-8")
+    procs = {n: subprocess.Popen([COQC, "-q", n], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True) for n in ("Real.v", "RealBad.v")}
+    outs = {n: p.communicate(timeout=1200)[0] for n, p in procs.items()}
+    assert procs["Real.v"].returncode == 0, outs["Real.v"]
+    assert procs["RealBad.v"].returncode != 0, outs["RealBad.v"]
+
+
 # ------------------------------------------------------------------------------------------- CLI
 
 
