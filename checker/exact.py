@@ -7,7 +7,6 @@ times a power of two, and sums and products of such matrices stay exact (`fmpz_m
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import flint
 import numpy as np
@@ -83,33 +82,16 @@ class Dyadic:
         """The integer matrix as nested Python ints (the value is ints * 2**exp)."""
         return [[int(x) for x in row] for row in self.mat.tolist()]
 
-    def fraction(self, i: int, j: int) -> Fraction:
-        return Fraction(int(self.mat[i, j])) * Fraction(2) ** self.exp
-
     def to_float64(self) -> tuple[np.ndarray, float]:
         """Float64 values and a bound `abs_err_floor`: |float - exact| <= 2^-53 |exact| + abs_err_floor.
 
         Raises OverflowError when a value does not fit in float64.
         """
-        ints = np.array([float(x) for x in (int(v) for v in self.mat.entries())], dtype=np.float64)
-        values = np.ldexp(ints, self.exp).reshape(self.shape)  # float(int) rounds correctly; ldexp is exact
-        if not np.all(np.isfinite(values)):                     # unless the result is subnormal
+        values = np.array([_dyadic_to_float(int(v), self.exp) for v in self.mat.entries()],
+                          dtype=np.float64).reshape(self.shape)  # one correct rounding per value
+        if not np.all(np.isfinite(values)):
             raise OverflowError("value too large for float64")
         return values, math.ldexp(1.0, -1074)
-
-
-def arb_to_fraction_bounds(x: flint.arb) -> tuple[Fraction, Fraction]:
-    """Exact rational bounds lo <= x <= hi from an arb ball."""
-    if not x.is_finite():
-        raise ArithmeticError("enclosure is not finite")
-    lo_m, lo_e = x.lower().man_exp()
-    hi_m, hi_e = x.upper().man_exp()
-    return Fraction(int(lo_m)) * Fraction(2) ** int(lo_e), Fraction(int(hi_m)) * Fraction(2) ** int(hi_e)
-
-
-def dyadic_to_arb(value: int, exp: int) -> flint.arb:
-    """The exact arb for value * 2^exp (exact if the precision holds value's bits, else a tight ball)."""
-    return flint.arb(value) * flint.arb(2) ** exp
 
 
 def float_enclosure(x: flint.arb, rel: float) -> float:
@@ -167,10 +149,8 @@ def float_environment_ok() -> bool:
 def dyadic_interval(d: Dyadic) -> tuple[np.ndarray, np.ndarray]:
     """Float64 arrays lo <= exact <= hi for every entry of a dyadic matrix (infinite where it does not fit)."""
     ints = [int(v) for v in d.mat.entries()]
-    with np.errstate(over="ignore"):
-        vals = np.array([_int_to_float(v) for v in ints], dtype=np.float64)
-        vals = np.ldexp(vals, d.exp).reshape(d.shape)
-    # |vals - exact| < 1 ulp (one correct rounding of the int, possibly one more if ldexp lands subnormal)
+    # each value v * 2^exp correctly rounded (error <= half an ulp), or +-inf when it exceeds the float range
+    vals = np.array([_dyadic_to_float(v, d.exp) for v in ints], dtype=np.float64).reshape(d.shape)
     lo, hi = down(vals), up(vals)
     exact_zero = np.array([v == 0 for v in ints]).reshape(d.shape)
     lo = np.where(exact_zero, 0.0, lo)
@@ -178,9 +158,11 @@ def dyadic_interval(d: Dyadic) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _int_to_float(v: int) -> float:
+def _dyadic_to_float(v: int, exp: int) -> float:
+    """v * 2^exp correctly rounded to float64: Python's float(int) and int / int round correctly, subnormals
+    included. (Converting v first and scaling after would overflow for a huge v with a very negative exp.)"""
     try:
-        return float(v)
+        return float(v << exp) if exp >= 0 else v / (1 << -exp)
     except OverflowError:
         return INF if v > 0 else -INF
 
@@ -191,8 +173,8 @@ def arb_float_bounds(x: flint.arb) -> tuple[float, float]:
         return -INF, INF
     lo_arb, hi_arb = x.lower(), x.upper()
     lo, hi = float(lo_arb), float(hi_arb)
-    if not flint.arb(lo) <= lo_arb:
+    while not flint.arb(lo) <= lo_arb:  # exact comparisons of exact arbs; at most one step in practice
         lo = float(down(lo))
-    if not flint.arb(hi) >= hi_arb:
+    while not flint.arb(hi) >= hi_arb:
         hi = float(up(hi))
     return lo, hi

@@ -173,13 +173,12 @@ def _overflow_model():
     return cfg, p
 
 
-@pytest.mark.xfail(strict=True, reason="checker.exact.dyadic_interval: float(int) overflows to inf for integers "
-                   ">= 2^1024 even when int * 2^exp fits, giving lo = max float (or hi = -max float); "
-                   "remove this marker once dyadic_interval rounds int * 2^exp directly")
 @pytest.mark.parametrize("schema,witness", [
     ("cubic", {"direct_path": "joint"}),
     ("cubic", {"direct_path": "separate"}),
+    ("cubic", {"direct_path": "per-output"}),
     ("subcubic", {"direct_path": "mean-residual", "near_max": "drop", "gaps": [[1], [0], [0], [1]]}),
+    ("subcubic", {"direct_path": "mean-residual", "near_max": "refine", "gaps": [[1], [0], [0], [1]]}),
 ])
 def test_table_integers_beyond_float_range(schema, witness):
     cfg, p = _overflow_model()
@@ -189,9 +188,6 @@ def test_table_integers_beyond_float_range(schema, witness):
     assert check_certificate(cert).verdict == "rejected"
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="checker.schemas.subcubic.parse_gaps converts to int64 before its range check; "
-                   "remove this marker once an out-of-range gap is rejected with a reason")
 def test_gap_beyond_int64_is_rejected():
     cfg = ModelConfig(3, 2, 2, 2)
     p = {n: np.zeros(s, np.float32) for n, s in cfg.shapes().items()}

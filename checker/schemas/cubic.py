@@ -38,7 +38,8 @@ def exp_bounds(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         for q, row in enumerate(rows):
             top = max(row)
             for i, s in enumerate(row):
-                lo[q, i], hi[q, i] = arb_float_bounds(((s - top) * scale).exp())
+                e_lo, hi[q, i] = arb_float_bounds(((s - top) * scale).exp())
+                lo[q, i] = max(e_lo, 0.0)  # exp > 0; a ball around a tiny value can reach below 0
         out += [lo, hi]
     return out[0], out[1], out[2], out[3]
 

@@ -183,6 +183,8 @@ def parse_gaps(witness_gaps, V: int, K: int) -> np.ndarray:
     if any(not isinstance(row, list) or len(row) != K or any(not isinstance(g, int) for g in row)
            for row in witness_gaps):
         raise Rejected(f"every row of witness gaps must hold n_ctx = {K} integers")
+    if any(not 0 <= g <= V for row in witness_gaps for g in row):  # before the int64 conversion
+        raise Rejected("witness gaps out of range (c = 0: 0 or 1; c >= 1: 0 or 1..m)")
     gaps = np.array(witness_gaps, dtype=np.int64).reshape(V, V, K)
     m = np.arange(V)[None, :, None]
     if np.any(gaps < 0) or np.any(gaps[:, :, 0] > 1) or np.any(gaps[:, :, 1:] > m):
