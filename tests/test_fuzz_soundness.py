@@ -22,6 +22,7 @@ from checker.schemas.brute_force import ExactEvaluator, count_correct
 from checker.schemas.cubic import DIRECT_PATH, cubic_counts
 from checker.schemas.subcubic import SubcubicBounds, certified_count
 from checker.verify import check_certificate
+from test_cubic import _covered
 
 N_SEEDS = int(os.environ.get("FUZZ_SEEDS", "120"))
 SCALES = [0.0, 1e-45, 1e-38, 1e-20, 1e-6, 1e-3, 0.1, 1.0, 3.0, 30.0, 1e3, 1e9, 1e15, 1e20, 1e30, 1e38]
@@ -91,16 +92,6 @@ def fuzz_model(seed):
         p[str(rng.choice(list(p)))].reshape(-1)[0] = np.float32(1e-45)
     check_params(cfg, p)
     return cfg, p
-
-
-def _covered(cases, V, K):
-    """Inputs of the certified classes (q, m, c) whose non-max non-query tokens are all certified."""
-    for t in itertools.product(range(V), repeat=K):
-        q, m = t[-1], max(t)
-        nonmax = [x for x in t[:-1] if x != m]
-        ks = cases.get((q, m, len(nonmax)))
-        if ks is not None and all(k in ks for k in nonmax):
-            yield t
 
 
 def _assert_sound(cases, count, truth, V, K, what):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generator.export import ir
-from generator.export.printer import Printer
+from generator.export.printer import ProofPrinter
 
 PRELUDE = """\
 From Coq Require Import ZArith List.
@@ -30,43 +30,12 @@ OPS = {
 }
 
 
-class CoqPrinter(Printer):
-    def ty(self, t: ir.Type) -> str:
-        if isinstance(t, ir.TInt):
-            return "Z"
-        if isinstance(t, ir.TBool):
-            return "bool"
-        if isinstance(t, ir.TList):
-            return f"(list {self.ty(t.elem)})"
-        if isinstance(t, ir.TPair):
-            return f"(prod {self.ty(t.first)} {self.ty(t.second)})"
-        if isinstance(t, ir.TFun):
-            return "(" + " -> ".join([self.ty(a) for a in t.args] + [self.ty(t.ret)]) + ")"
-        if isinstance(t, (ir.TVar, ir.TRec)):
-            return t.name
-        raise TypeError(t)
-
-    def op(self, name, args, node):
-        return OPS[name].format(*args)
-
-    def e_Bool(self, e, ind):
-        return "true" if e.value else "false"
-
-    def e_If(self, e, ind):
-        return (f"(if {self.expr(e.cond, ind + 1)}{self.nl(ind)}then {self.expr(e.then, ind + 1)}"
-                f"{self.nl(ind)}else {self.expr(e.other, ind + 1)})")
+class CoqPrinter(ProofPrinter):
+    TYPES = {"int": "Z", "bool": "bool", "list": "list", "prod": "prod", "arrow": "->"}
+    OPS = OPS
 
     def e_Let(self, e, ind):
         return f"(let {e.name} := {self.expr(e.value, ind + 1)} in{self.nl(ind)}{self.expr(e.body, ind)})"
-
-    def e_Lam(self, e, ind):
-        params = " ".join(f"({p} : {self.ty(t)})" for p, t in e.params)
-        return f"(fun {params} =>{self.nl(ind + 1)}{self.expr(e.body, ind + 1)})"
-
-    def e_Call(self, e, ind):
-        if not e.args:
-            return e.fn
-        return "(" + " ".join([e.fn] + [self.expr(a, ind + 1) for a in e.args]) + ")"
 
     def e_Case(self, e, ind):
         return (f"(match {self.expr(e.scrut, ind + 1)} with{self.nl(ind)}| [] => {self.expr(e.nil, ind + 1)}"

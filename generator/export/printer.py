@@ -36,8 +36,48 @@ class Printer:
         args = [self.expr(a, ind + 1) for a in e.args]
         return self.op(e.op, args, e)
 
-    def op(self, name: str, args: list[str], node) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    OPS: dict[str, str] = {}  # IR primitive -> format string of the backend's syntax
+
+    def op(self, name: str, args: list[str], node) -> str:
+        return self.OPS[name].format(*args)
+
+
+class ProofPrinter(Printer):
+    """What the Coq and Lean printers share: typed lambdas, calls, if-then-else, and type syntax from TYPES."""
+
+    TYPES: dict[str, str] = {}  # keys: int, bool, list, prod, arrow
+
+    def ty(self, t: ir.Type) -> str:
+        names = self.TYPES
+        if isinstance(t, ir.TInt):
+            return names["int"]
+        if isinstance(t, ir.TBool):
+            return names["bool"]
+        if isinstance(t, ir.TList):
+            return f"({names['list']} {self.ty(t.elem)})"
+        if isinstance(t, ir.TPair):
+            return f"({names['prod']} {self.ty(t.first)} {self.ty(t.second)})"
+        if isinstance(t, ir.TFun):
+            return "(" + f" {names['arrow']} ".join([self.ty(a) for a in t.args] + [self.ty(t.ret)]) + ")"
+        if isinstance(t, (ir.TVar, ir.TRec)):
+            return t.name
+        raise TypeError(t)
+
+    def e_Bool(self, e, ind):
+        return "true" if e.value else "false"
+
+    def e_If(self, e, ind):
+        return (f"(if {self.expr(e.cond, ind + 1)}{self.nl(ind)}then {self.expr(e.then, ind + 1)}"
+                f"{self.nl(ind)}else {self.expr(e.other, ind + 1)})")
+
+    def e_Lam(self, e, ind):
+        params = " ".join(f"({p} : {self.ty(t)})" for p, t in e.params)
+        return f"(fun {params} =>{self.nl(ind + 1)}{self.expr(e.body, ind + 1)})"
+
+    def e_Call(self, e, ind):
+        if not e.args:
+            return e.fn
+        return "(" + " ".join([e.fn] + [self.expr(a, ind + 1) for a in e.args]) + ")"
 
 
 def is_simple(e: ir.Expr) -> bool:

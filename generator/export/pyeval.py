@@ -44,15 +44,13 @@ OPS = {
 
 class PyPrinter(Printer):
     indent_unit = "    "
+    OPS = OPS
 
     def ty(self, t):
         return ""
 
     def int_lit(self, n: int) -> str:
         return str(n) if n >= 0 else f"({n})"
-
-    def op(self, name, args, node):
-        return OPS[name].format(*args)
 
     def e_Bool(self, e, ind):
         return "True" if e.value else "False"
