@@ -14,6 +14,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from generator.modelio import save_model
     from generator.train import TrainConfig, train
 
+    for name in ("k", "d_vocab", "d_model", "d_head", "steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     cfg = ModelConfig(args.d_vocab, args.d_model, args.d_head, args.k)
     tcfg = TrainConfig(seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                        weight_decay=args.weight_decay)
@@ -169,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"certify: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"certify: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # e.g. the checker refused a witness the generator built: a generator bug
+        print(f"certify: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("certify: interrupted", file=sys.stderr)
         return 130

@@ -80,6 +80,8 @@ def _search(cfg, params, strategy, options, device, progress):
         direct_path = options.pop("direct_path", "joint")  # per-output is tighter, separate cheaper
         if options:
             raise ValueError(f"unknown cubic options: {sorted(options)} (known: direct_path)")
+        if direct_path not in ("separate", "joint", "per-output"):
+            raise ValueError("cubic direct_path must be separate, joint or per-output")
         return "cubic", 1, {"direct_path": direct_path}
     if strategy == "subcubic":
         direct_path = options.pop("direct_path", "mean-residual")
