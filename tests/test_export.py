@@ -75,6 +75,18 @@ def dyadic_value(e: int, rows) -> ir.Expr:
     return ir.pair(ir.Int(e), ir.int_matrix(rows))
 
 
+def one_weight_breaking_the_check(prog: ir.Program) -> ir.Program:
+    """The program with one W_U literal scaled so that its check (run in Python) becomes false."""
+    e, rows = literal_rows(data_value(prog, "w_U"))
+    for i, j, factor in [(r, c, f) for f in (-1, 8, -64, 4096) for r in range(len(rows)) for c in range(len(rows[0]))]:
+        changed = [list(r) for r in rows]
+        changed[i][j] *= factor
+        tampered = with_data(prog, w_U=dyadic_value(e, changed))
+        if run_python(tampered) is False:
+            return tampered
+    pytest.fail("no single-weight change makes the check false")
+
+
 def literal_rows(expr) -> tuple[int, list[list[int]]]:
     e, mat = expr.args
     return e.value, [[x.value for x in row.items] for row in mat.items]
@@ -226,15 +238,7 @@ def test_coq_rejects_raised_claim(tmp_path, tiny_bf):
 def test_coq_rejects_changed_weight(tmp_path, tiny_bf):
     """One weight literal changed so that the model's accuracy falls below the claim: coqc must fail."""
     prog, _ = build_program(tiny_bf)
-    e, rows = literal_rows(data_value(prog, "w_U"))
-    for i, j, factor in [(r, c, f) for f in (-1, 8, -64, 4096) for r in range(len(rows)) for c in range(len(rows[0]))]:
-        changed = [list(r) for r in rows]
-        changed[i][j] *= factor
-        tampered = with_data(prog, w_U=dyadic_value(e, changed))
-        if run_python(tampered) is False:
-            break
-    else:
-        pytest.fail("no single-weight change lowers the count")
+    tampered = one_weight_breaking_the_check(prog)
     text, bad = print_coq(prog), print_coq(tampered)
     assert len([1 for a, b in zip(text.splitlines(), bad.splitlines()) if a != b]) == 1  # one literal differs
     rc, out, _ = coqc(tmp_path, bad)
@@ -274,15 +278,7 @@ def test_coq_tiny_cubic_valid_and_tampered(tmp_path, tiny_cubic):
     raised = with_data(prog, claim_num=ir.Int(tiny_cubic.claim.numerator + 1))
     rc, out, _ = coqc(tmp_path, print_coq(raised), "claim.v")
     assert rc != 0, out
-    e, rows = literal_rows(data_value(prog, "w_U"))
-    for i, j, factor in [(r, c, f) for f in (-1, 8, -64, 4096) for r in range(len(rows)) for c in range(len(rows[0]))]:
-        changed = [list(r) for r in rows]
-        changed[i][j] *= factor
-        tampered = with_data(prog, w_U=dyadic_value(e, changed))
-        if run_python(tampered) is False:
-            break
-    else:
-        pytest.fail("no single-weight change lowers the cubic count")
+    tampered = one_weight_breaking_the_check(prog)
     rc, out, _ = coqc(tmp_path, print_coq(tampered), "weight.v")
     assert rc != 0, out
 
