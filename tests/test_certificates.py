@@ -112,7 +112,8 @@ def test_witness_for_brute_force_rejected(tmp_path, tiny_cert_text):
 
 @pytest.mark.parametrize("mutation", ["truncate", "junk", "random", "huge_int", "huge_exp", "noncanonical",
                                       "empty", "binary", "dup_tensor", "bad_version", "unknown_schema",
-                                      "zero_den", "extra_value", "missing_field", "long_witness_int"])
+                                      "zero_den", "extra_value", "missing_field", "long_witness_int",
+                                      "glued_claim"])
 def test_malformed_inputs(tmp_path, tiny_cert_text, mutation):
     t = tiny_cert_text
     claim = _claim_of(t)
@@ -134,6 +135,7 @@ def test_malformed_inputs(tmp_path, tiny_cert_text, mutation):
         "extra_value": t.replace("0x", "0x0p+0 0x", 1),
         "missing_field": t.replace("  d_head 4\n", ""),
         "long_witness_int": t.replace("witness {\n", "witness {\n  x [" + "7" * 2001 + "]\n"),
+        "glued_claim": t.replace(claim_line + "\n", claim_line + "meta {\n}\n"),
     }
     v = check_file(_write(tmp_path, cases[mutation]))
     assert v.verdict == "malformed", (mutation, v.verdict, v.reason)
