@@ -94,14 +94,14 @@ def _float_tables(t: MaxOfKTables):
     return evou, pvou, eupu
 
 
-def _exp_factors(t: MaxOfKTables, q: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _exp_factors(t: MaxOfKTables, score_rows: tuple[list[int], list[int]]) -> tuple[np.ndarray, np.ndarray] | None:
     """Float enclosures (relative error <= EXP_REL_ERR) of exp((score - max)/sqrt(d)) by token and position."""
     old = flint.ctx.prec
     flint.ctx.prec = 128
     try:
         scale = flint.arb(2) ** t.score_exp * flint.arb(t.config.d_head).rsqrt()
         out = []
-        for row in ([int(x) for x in t.eqke.mat.tolist()[q]], [int(x) for x in t.eqkp.mat.tolist()[q]]):
+        for row in score_rows:
             top = max(row)
             vals = []
             for s in row:
@@ -132,7 +132,7 @@ def count_correct(t: MaxOfKTables, force_exact: bool = False, progress=None) -> 
     factor = threshold_factor(K)
     prefixes = V ** (K - 1)
     for q in range(V):
-        exps = None if (force_exact or not magnitude_ok) else _exp_factors(t, q)
+        exps = None if (force_exact or not magnitude_ok) else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
         if exps is None:
             undecided_tokens = [_unrank(r, V, K - 1) + (q,) for r in range(prefixes)]
         else:
