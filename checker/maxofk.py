@@ -14,6 +14,7 @@ Every table is exact: integers at a common power-of-two exponent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import flint
 import numpy as np
@@ -24,19 +25,28 @@ from checker.model import ModelConfig
 
 @dataclass
 class MaxOfKTables:
-    """Exact tables; `eqke`, `eqkp` share `score_exp`; `evou`, `pvou`, `eupu` share `value_exp`."""
+    """Exact tables; `eqke`, `eqkp` share `score_exp`; `evou`, `pvou`, `eupu` share `value_exp`.
+
+    EQKE = query key_tok^T is formed only when a schema reads `eqke`; the low-rank subcubic variant
+    reads the factors `query` and `key_tok` instead."""
 
     config: ModelConfig
-    eqke: Dyadic  # [d_vocab (query), d_vocab (key token)]
+    query: Dyadic  # [d_vocab, d_head]: Q(q) for each query token
+    key_tok: Dyadic  # [d_vocab, d_head]: W_E[t] W_K; shares its exponent with the key positions
     eqkp: Dyadic  # [d_vocab (query), n_ctx (key position)]
     evou: Dyadic  # [d_vocab (attended token), d_vocab (output)]
     pvou: Dyadic  # [n_ctx, d_vocab]
     eupu: Dyadic  # [d_vocab (query), d_vocab (output)]
     inv_sqrt_d_head: flint.arb  # enclosure of 1/sqrt(d_head) at the current precision
 
+    @cached_property
+    def eqke(self) -> Dyadic:
+        """[d_vocab (query), d_vocab (key token)], exponent `score_exp`."""
+        return self.query @ self.key_tok.transpose()
+
     @property
     def score_exp(self) -> int:
-        return self.eqke.exp
+        return self.eqkp.exp
 
     @property
     def value_exp(self) -> int:
@@ -57,18 +67,19 @@ def build_tables(cfg: ModelConfig, params: dict[str, np.ndarray]) -> MaxOfKTable
     W_E, W_pos, W_U = d["embed.W_E"], d["pos_embed.W_pos"], d["unembed.W_U"]
     x_query = W_E + W_pos.rows([K - 1]).broadcast_rows(V)
     query = x_query @ d[attn + "W_Q"] + d[attn + "b_Q"].broadcast_rows(V)
-    key_tok = W_E @ d[attn + "W_K"]
-    key_pos = W_pos @ d[attn + "W_K"] + d[attn + "b_K"].broadcast_rows(K)
-    eqke, eqkp = _align(query @ key_tok.transpose(), query @ key_pos.transpose())
+    key_tok, key_pos = _align(W_E @ d[attn + "W_K"], W_pos @ d[attn + "W_K"] + d[attn + "b_K"].broadcast_rows(K))
     ou = d[attn + "W_O"] @ W_U
     evou = W_E @ d[attn + "W_V"] @ ou
     pvou = (W_pos @ d[attn + "W_V"] + d[attn + "b_V"].broadcast_rows(K)) @ ou
     eupu = (x_query + d[attn + "b_O"].broadcast_rows(V)) @ W_U + d["unembed.b_U"].broadcast_rows(V)
     evou, pvou, eupu = _align(evou, pvou, eupu)
-    return MaxOfKTables(cfg, eqke, eqkp, evou, pvou, eupu, flint.arb(cfg.d_head).rsqrt())
+    return MaxOfKTables(cfg, query, key_tok, query @ key_pos.transpose(), evou, pvou, eupu,
+                        flint.arb(cfg.d_head).rsqrt())
 
 
-def table_ops(cfg: ModelConfig) -> int:
-    """Multiply-adds to form the tables exactly (counted in every schema's proof length)."""
+def table_ops(cfg: ModelConfig, with_eqke: bool = True) -> int:
+    """Multiply-adds to form the tables exactly (counted in every schema's proof length); with_eqke=False
+    leaves out the d_vocab^2 d_head products of EQKE (for schemas that never form it)."""
     V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
-    return 2 * ((V + K) * m * h * 3 + V * (V + K) * h + (V + K) * h * m + m * m * V + (2 * V + K) * m * V)
+    eqke = V * V * h if with_eqke else 0
+    return 2 * ((V + K) * m * h * 3 + eqke + V * K * h + (V + K) * h * m + m * m * V + (2 * V + K) * m * V)

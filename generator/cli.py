@@ -143,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.safetensors, ours or a plain TransformerLens state dict)")
     p.add_argument("--strategy", choices=STRATEGIES, default="brute-force", help="proof strategy")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="pin a strategy option (repeatable), e.g. direct_path=per-output (cubic) or "
-                        "near_max=drop (subcubic)")
+                   help="pin a strategy option (repeatable). cubic: direct_path=separate|joint|per-output. "
+                        "subcubic (unpinned options are searched, the tightest certificate is written): "
+                        "direct_path=mean-residual|query-max, attention=exact|low-rank, rank=R, "
+                        "attention_error=entrywise|global, near_max=drop|refine")
     p.add_argument("--budget", type=float, help="with --strategy auto: the largest proof length allowed")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

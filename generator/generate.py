@@ -10,6 +10,7 @@ import numpy as np
 
 from checker.certificate import FORMAT_VERSION, Certificate
 from checker.model import ModelConfig, weights_sha256
+from checker.schemas.subcubic import ATTENTION, ATTENTION_ERROR, DIRECT_PATH, FACTORS, NEAR_MAX
 from checker.verify import check_certificate
 from generator import __version__
 
@@ -22,6 +23,10 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     start = time.perf_counter()
     if strategy == "auto":
         return _auto(cfg, params, dict(options or {}), device, progress)
+    if strategy == "subcubic":
+        variants = subcubic_variants(dict(options or {}))
+        if len(variants) > 1:  # the search over options: the tightest variant
+            return _tightest(cfg, params, [("subcubic", v) for v in variants], float("inf"), device, progress)
     schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
@@ -55,20 +60,73 @@ def _auto(cfg, params, options, device, progress):
     budget = float(options.pop("budget", "inf"))
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
-    candidates = [("subcubic", {"near_max": "drop"}), ("subcubic", {"near_max": "refine"}),
-                  ("cubic", {"direct_path": "separate"}), ("cubic", {"direct_path": "joint"}),
-                  ("cubic", {"direct_path": "per-output"})]
+    candidates = [("subcubic", opts) for opts in subcubic_variants({}, full_grid=True)]
+    candidates += [("cubic", {"direct_path": path}) for path in ("separate", "joint", "per-output")]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
-    best = None
-    for strategy, opts in candidates:
-        cert, info = build_certificate(cfg, params, strategy, opts, device, progress)
-        length = info["verdict"].result.proof_length
-        if length <= budget and (best is None or cert.claim > best[0].claim):
-            best = (cert, info)
+    best = _tightest(cfg, params, candidates, budget, device, progress)
     if best is None:
         raise ValueError(f"no strategy fits a proof-length budget of {budget:g}")
     return best
+
+
+def _tightest(cfg, params, candidates, budget, device, progress):
+    """Build every (strategy, options) candidate; the highest bound within the budget, then the shortest."""
+    start = time.perf_counter()
+    best = None
+    for strategy, opts in candidates:
+        cert, info = build_certificate(cfg, params, strategy, dict(opts), device, progress)
+        key = (cert.claim, -info["verdict"].result.proof_length)
+        if -key[1] <= budget and (best is None or key > best[0]):
+            best = (key, cert, info)
+    if best is None:
+        return None
+    _, cert, info = best
+    info["seconds"] = time.perf_counter() - start  # the whole search, every candidate included
+    cert.meta["generation_seconds"] = f"{info['seconds']:.2f}"
+    cert.meta["search"] = f"tightest of {len(candidates)} candidates"
+    return cert, info
+
+
+SUBCUBIC_AXES = {"direct_path": DIRECT_PATH, "attention": ATTENTION, "attention_error": ATTENTION_ERROR,
+                 "near_max": NEAR_MAX}
+LOW_RANKS = (1, 2, 3)  # the ranks searched when attention=low-rank and no rank is pinned
+
+
+def subcubic_variants(options: dict, full_grid: bool = False) -> list[dict]:
+    """Every subcubic option combination that agrees with the pinned `options`.
+
+    Unpinned axes: by default the search covers both direct paths with exact attention and refinement
+    (the tightest choices; low-rank attention and drop only shorten the proof); with full_grid, every
+    combination: 2 direct paths x (exact + 3 ranks x 2 error bounds) x 2 near-max modes = 28 variants."""
+    options = dict(options)
+    for name, allowed in SUBCUBIC_AXES.items():
+        if name in options and options[name] not in allowed:
+            raise ValueError(f"subcubic {name} must be one of {', '.join(allowed)}, got {options[name]!r}")
+    ranks = LOW_RANKS
+    if "rank" in options:
+        try:
+            ranks = (int(options.pop("rank")),)
+        except ValueError:
+            raise ValueError("subcubic rank must be an integer") from None
+        if ranks[0] < 1 or ranks[0] > 64:
+            raise ValueError("subcubic rank must be in 1..64 (and at most d_head)")
+        options.setdefault("attention", "low-rank")
+    unknown = set(options) - set(SUBCUBIC_AXES)
+    if unknown:
+        raise ValueError(f"unknown subcubic options: {sorted(unknown)} (known: {', '.join(SUBCUBIC_AXES)}, rank)")
+    if options.get("attention") == "exact" and ("attention_error" in options or ranks != LOW_RANKS):
+        raise ValueError("attention_error and rank apply to attention=low-rank only")
+    pick = (lambda name, default: (options[name],) if name in options
+            else SUBCUBIC_AXES[name] if full_grid else default)
+    attentions = []
+    if "exact" in pick("attention", ("exact",)):
+        attentions.append({"attention": "exact"})
+    if "low-rank" in pick("attention", ("exact",)):
+        attentions += [{"attention": "low-rank", "rank": r, "attention_error": e}
+                       for r in ranks for e in pick("attention_error", ("entrywise",))]
+    return [{"direct_path": d, **a, "near_max": n}
+            for d in pick("direct_path", DIRECT_PATH) for a in attentions for n in pick("near_max", ("refine",))]
 
 
 def _search(cfg, params, strategy, options, device, progress):
@@ -84,34 +142,69 @@ def _search(cfg, params, strategy, options, device, progress):
             raise ValueError("cubic direct_path must be separate, joint or per-output")
         return "cubic", 1, {"direct_path": direct_path}
     if strategy == "subcubic":
-        direct_path = options.pop("direct_path", "mean-residual")
-        near_max = options.pop("near_max", "refine")
-        if options:
-            raise ValueError(f"unknown subcubic options: {sorted(options)} (known: direct_path, near_max)")
-        if near_max not in ("drop", "refine"):
-            raise ValueError("subcubic near_max must be drop or refine")
-        return "subcubic", 1, {"direct_path": direct_path, "near_max": near_max,
-                               "gaps": search_gaps(cfg, params, near_max)}
+        (variant,) = subcubic_variants(options)  # build_certificate expands several variants before this
+        return "subcubic", 2, subcubic_witness(cfg, params, variant)
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
 
-def search_gaps(cfg: ModelConfig, params: dict[str, np.ndarray], near_max: str = "drop") -> list[list[int]]:
-    """Smallest certifiable gap per (q, m, c), by binary search (the bound is monotone in the gap).
-
-    The smallest gap is also the best for near_max "refine": the fewer tokens are left to refine, the
-    shorter the proof, and a smaller prefix bound only makes each refined token easier to certify."""
+def subcubic_witness(cfg: ModelConfig, params: dict[str, np.ndarray], variant: dict) -> dict:
+    """The witness of one subcubic variant: its options, low-rank factors if any, and the searched gaps."""
     import flint
 
     from checker.maxofk import build_tables
-    from checker.schemas.subcubic import SubcubicBounds
+    from checker.schemas.subcubic import LowRankScores, SubcubicBounds, parse_factors
 
     old = flint.ctx.prec
     flint.ctx.prec = 128
     try:
-        bounds = SubcubicBounds(build_tables(cfg, params))
+        tables = build_tables(cfg, params)
+        witness = {"direct_path": variant["direct_path"], "attention": variant["attention"]}
+        scores = None
+        if variant["attention"] == "low-rank":
+            if variant["rank"] > cfg.d_head:
+                raise ValueError(f"subcubic rank {variant['rank']} exceeds d_head = {cfg.d_head}")
+            witness["attention_error"] = variant["attention_error"]
+            factors = low_rank_factors(tables, variant["rank"])
+            witness.update(factors)
+            scores = LowRankScores(tables, parse_factors(dict(factors), cfg.d_vocab, cfg.d_head),
+                                   variant["attention_error"])
+        bounds = SubcubicBounds(tables, variant["direct_path"], scores)
     finally:
         flint.ctx.prec = old
-    V, K = cfg.d_vocab, cfg.n_ctx
+    witness["near_max"] = variant["near_max"]
+    witness["gaps"] = search_gaps(bounds)
+    return witness
+
+
+def low_rank_factors(tables, rank: int) -> dict[str, list[list[Fraction]]]:
+    """U, X, W, Y with query ~ U X and key_tok ~ W Y: the top `rank` right singular vectors of each
+    factor (float SVD; any values are sound, the checker bounds the exact residual), rounded to float32.
+    Where the float computation fails (values beyond float range), that factor pair is zero."""
+    out = {}
+    pairs = ((("query_factor", "query_basis"), tables.query), (("key_factor", "key_basis"), tables.key_tok))
+    for (factor_name, basis_name), exact in pairs:
+        rows, cols = exact.shape
+        basis, factor = np.zeros((rank, cols), np.float32), np.zeros((rows, rank), np.float32)
+        with np.errstate(all="ignore"):
+            try:
+                mat = exact.to_float64()[0]
+                svd_basis = np.linalg.svd(mat, full_matrices=False)[2][:rank].astype(np.float32)
+                svd_factor = (mat @ svd_basis.astype(np.float64).T).astype(np.float32)
+                if np.all(np.isfinite(svd_basis)) and np.all(np.isfinite(svd_factor)):
+                    basis[: len(svd_basis)], factor[:, : len(svd_basis)] = svd_basis, svd_factor
+            except (OverflowError, np.linalg.LinAlgError):
+                pass
+        out[factor_name] = [[Fraction(float(v)) for v in row] for row in factor]
+        out[basis_name] = [[Fraction(float(v)) for v in row] for row in basis]
+    return {name: out[name] for name in FACTORS}
+
+
+def search_gaps(bounds) -> list[list[int]]:
+    """Smallest certifiable gap per (q, m, c), by binary search (the bound is monotone in the gap).
+
+    The smallest gap is also the best for near_max "refine": the fewer tokens are left to refine, the
+    shorter the proof, and a smaller prefix bound only makes each refined token easier to certify."""
+    V, K = bounds.V, bounds.K
     q, m = np.meshgrid(np.arange(V), np.arange(V), indexing="ij")
     valid = np.stack([(q <= m) & ((q == m) | (c <= K - 2)) & ((m >= 1) | (c == 0)) for c in range(K)], axis=2)
     mm = np.broadcast_to(m[:, :, None], (V, V, K))

@@ -49,9 +49,11 @@ def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool =
         fa = floats.get(cert.sha256, {})
         rows.append({
             "certificate": os.path.basename(path), "model": fa.get("model", cert.sha256[:12]),
+            "variant": _variant_name(os.path.basename(path), cert.schema),
             "K": cert.config.n_ctx, "d_vocab": cert.config.d_vocab,
             "strategy": cert.schema + "".join(f" {k}={val}" for k, val in cert.witness.items()
-                                              if isinstance(val, str)),
+                                              if isinstance(val, str))
+            + (f" rank={len(cert.witness['query_basis'])}" if "query_basis" in cert.witness else ""),
             "verdict": v.verdict, "bound": float(cert.claim), "float_accuracy": fa.get("accuracy"),
             "generation_s": float(cert.meta.get("generation_seconds", "nan")), "check_s": v.seconds,
             "proof_length": r.proof_length if r else None, "complexity": r.complexity if r else "",
@@ -70,6 +72,9 @@ def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool =
                     f"| {fa} | {r['generation_s']:.2f} | {r['check_s']:.2f} | {r['proof_length']:.3g} "
                     f"| {r['complexity']} | {r['unexplained_dimension']:.3g} |\n")
         f.write("\n![bound against proof length](bound_vs_length.png)\n")
+        if os.path.exists(os.path.join(out_dir, "subcubic_grid.md")):
+            f.write("\nEvery subcubic option combination (28 variants) on the Max-of-4/64 models, with the paper's "
+                    "reference figures: [subcubic_grid.md](subcubic_grid.md).\n")
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(rows, f, indent=1)
     png = os.path.join(out_dir, "bound_vs_length.png")
@@ -77,8 +82,14 @@ def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool =
     return md, png
 
 
+def _variant_name(filename: str, schema: str) -> str:
+    """The certificate kind from a file named MODEL.KIND.cert (e.g. cubic-per-output), else the schema."""
+    parts = filename.split(".")
+    return parts[-2] if len(parts) >= 3 and parts[-1] == "cert" else schema
+
+
 def _plot(rows: list[dict], path: str) -> None:
-    """One panel per (K, d_vocab): certified bound against proof length, one marker per strategy."""
+    """One panel per (K, d_vocab): certified bound against proof length, one marker per certificate kind."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,14 +97,14 @@ def _plot(rows: list[dict], path: str) -> None:
     import matplotlib.ticker
 
     configs = sorted({(r["K"], r["d_vocab"]) for r in rows if r["proof_length"]})
-    strategies = sorted({r["strategy"] for r in rows})
+    strategies = sorted({r["variant"] for r in rows})
     style = {s: ("osD^v<>ph*"[n % 10], f"C{n % 10}") for n, s in enumerate(strategies)}
     cols = min(3, max(1, len(configs)))
     nrows = (len(configs) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows + 1.2), squeeze=False)
     for ax, (K, V) in zip(axes.flat, configs):
         for strategy in strategies:
-            sel = [r for r in rows if r["strategy"] == strategy and (r["K"], r["d_vocab"]) == (K, V)
+            sel = [r for r in rows if r["variant"] == strategy and (r["K"], r["d_vocab"]) == (K, V)
                    and r["proof_length"]]
             if sel:
                 marker, color = style[strategy]

@@ -16,6 +16,13 @@ MODEL = os.path.join(ROOT, "models", "max4-v64-s123.safetensors")
     ["generate", MODEL, "--strategy", "cubic", "--option", "direct_path=optimistic", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "cubic", "--option", "noequals", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "subcubic", "--option", "near_max=guess", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "rank=abc", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "rank=0", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "rank=33", "-o", "{tmp}/a.cert"],  # > d_head
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "attention=exact", "--option", "rank=1",
+     "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "attention_error=none", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "gap=3", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "cubic", "--budget", "10", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "auto", "--budget", "10", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "cubic", "-o", "{tmp}/no/such/dir/a.cert"],
@@ -30,12 +37,15 @@ def test_bad_input_exit_2_one_line(tmp_path, args):
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
-def test_generate_auto_picks_within_budget(tmp_path):
+@pytest.mark.parametrize("budget", ["5e6", "2.2e6"])
+def test_generate_auto_picks_within_budget(tmp_path, budget):
     out = tmp_path / "auto.cert"
-    p = subprocess.run([sys.executable, "-m", "generator", "generate", MODEL, "--strategy", "auto", "--budget", "5e6",
+    p = subprocess.run([sys.executable, "-m", "generator", "generate", MODEL, "--strategy", "auto", "--budget", budget,
                         "--quiet", "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     from checker.verify import check_file
 
     v = check_file(str(out))
-    assert v.verdict == "accepted" and v.result.proof_length <= 5e6
+    assert v.verdict == "accepted" and v.result.proof_length <= float(budget)
+    if budget == "2.2e6":  # below every exact-attention variant: only low-rank attention fits
+        assert v.result.details["attention"] == "low-rank"

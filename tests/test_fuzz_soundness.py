@@ -20,7 +20,7 @@ from checker.maxofk import build_tables
 from checker.model import ModelConfig, check_params, weights_sha256
 from checker.schemas.brute_force import ExactEvaluator, count_correct
 from checker.schemas.cubic import DIRECT_PATH, cubic_counts
-from checker.schemas.subcubic import SubcubicBounds, certified_count
+from checker.schemas.subcubic import FACTORS, LowRankScores, SubcubicBounds, certified_count, parse_factors
 from checker.verify import check_certificate
 from test_cubic import _covered
 
@@ -174,15 +174,32 @@ def test_fuzz_covered_inputs_correct(seed):
     for direct_path in DIRECT_PATH:
         got = cubic_counts(tables, direct_path, collect=True)
         _assert_sound(got["cases"], got["correct"], truth, V, K, f"cubic {direct_path}")
-    bounds = SubcubicBounds(tables)
-    # the generator's gaps (smallest certifying gap per class)
-    from generator.generate import search_gaps
+    from generator.generate import low_rank_factors, search_gaps
 
-    gaps = np.array(search_gaps(cfg, p), dtype=np.int64).reshape(V, V, K)
-    for near_max in ("drop", "refine"):
-        res = certified_count(bounds, gaps, near_max, collect=True)
+    bounds = SubcubicBounds(tables)
+    for direct_path in ("mean-residual", "query-max"):  # the generator's gaps (smallest certifying gap per class)
+        variant_bounds = bounds if direct_path == "mean-residual" else SubcubicBounds(tables, direct_path)
+        gaps = np.array(search_gaps(variant_bounds), dtype=np.int64).reshape(V, V, K)
+        for near_max in ("drop", "refine"):
+            res = certified_count(variant_bounds, gaps, near_max, collect=True)
+            assert not res["failing"].any()
+            _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic {direct_path} {near_max}")
+    # low-rank attention with the generator's factors and with arbitrary ones (any factors are sound)
+    rng = np.random.default_rng(seed + 2000)
+    rank = int(rng.integers(1, cfg.d_head + 1))
+    shapes = {"query_factor": (V, rank), "query_basis": (rank, cfg.d_head), "key_factor": (V, rank),
+              "key_basis": (rank, cfg.d_head)}
+    for factors in (low_rank_factors(tables, rank),
+                    {n: [[Fraction(int(v), 2 ** int(rng.integers(0, 6))) for v in row]
+                         for row in rng.integers(-9, 10, shapes[n])] for n in FACTORS}):
+        error = str(rng.choice(["entrywise", "global"]))
+        scores = LowRankScores(tables, parse_factors(dict(factors), V, cfg.d_head), error)
+        low_rank = SubcubicBounds(tables, str(rng.choice(["mean-residual", "query-max"])), scores)
+        gaps = np.array(search_gaps(low_rank), dtype=np.int64).reshape(V, V, K)
+        near_max = str(rng.choice(["drop", "refine"]))
+        res = certified_count(low_rank, gaps, near_max, collect=True)
         assert not res["failing"].any()
-        _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic {near_max}")
+        _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic low-rank {error} {near_max}")
     # arbitrary gaps (any in-range value, invalid classes included), kept where the checker certifies them
     rng = np.random.default_rng(seed + 1000)
     m = np.arange(V)[None, :, None]
@@ -195,8 +212,9 @@ def test_fuzz_covered_inputs_correct(seed):
     near_max = str(rng.choice(["drop", "refine"]))
     res = certified_count(bounds, g, near_max, collect=True)
     _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic random gaps {near_max}")
-    cert = Certificate(1, "subcubic", 1, cfg, weights_sha256(cfg, p), p,
-                       {"direct_path": "mean-residual", "near_max": near_max, "gaps": g.reshape(V * V, K).tolist()},
+    cert = Certificate(1, "subcubic", 2, cfg, weights_sha256(cfg, p), p,
+                       {"direct_path": "mean-residual", "attention": "exact", "near_max": near_max,
+                        "gaps": g.reshape(V * V, K).tolist()},
                        Fraction(res["count"], V ** K), {})
     assert check_certificate(cert).verdict == "accepted"
     # brute force: never above the exact evaluator, and only undecided inputs below it
@@ -230,15 +248,22 @@ def _overflow_model():
     ("cubic", {"direct_path": "joint"}),
     ("cubic", {"direct_path": "separate"}),
     ("cubic", {"direct_path": "per-output"}),
-    ("subcubic", {"direct_path": "mean-residual", "near_max": "drop", "gaps": [[1], [0], [0], [1]]}),
-    ("subcubic", {"direct_path": "mean-residual", "near_max": "refine", "gaps": [[1], [0], [0], [1]]}),
+    ("subcubic", {"direct_path": "mean-residual", "attention": "exact", "near_max": "drop",
+                  "gaps": [[1], [0], [0], [1]]}),
+    ("subcubic", {"direct_path": "query-max", "attention": "exact", "near_max": "refine",
+                  "gaps": [[1], [0], [0], [1]]}),
+    ("subcubic", {"direct_path": "mean-residual", "attention": "low-rank", "attention_error": "entrywise",
+                  "query_factor": [[0], [0]], "query_basis": [[0, 0]], "key_factor": [[0], [0]],
+                  "key_basis": [[0, 0]], "near_max": "refine", "gaps": [[1], [0], [0], [1]]}),
 ])
 def test_table_integers_beyond_float_range(schema, witness):
     cfg, p = _overflow_model()
     flint.ctx.prec = 128
     assert ExactEvaluator(build_tables(cfg, p)).correct((0,)) is False  # so the accuracy is 1/2
-    cert = Certificate(1, schema, 1, cfg, weights_sha256(cfg, p), p, witness, Fraction(1), {})
-    assert check_certificate(cert).verdict == "rejected"
+    cert = Certificate(1, schema, 2 if schema == "subcubic" else 1, cfg, weights_sha256(cfg, p), p, witness,
+                       Fraction(1), {})
+    verdict = check_certificate(cert)
+    assert verdict.verdict == "rejected", verdict.reason
 
 
 def test_gap_beyond_int64_is_rejected():
@@ -246,7 +271,8 @@ def test_gap_beyond_int64_is_rejected():
     p = {n: np.zeros(s, np.float32) for n, s in cfg.shapes().items()}
     gaps = [[0, 0] for _ in range(9)]
     gaps[8][1] = 10 ** 30
-    cert = Certificate(1, "subcubic", 1, cfg, weights_sha256(cfg, p), p,
-                       {"direct_path": "mean-residual", "near_max": "drop", "gaps": gaps}, Fraction(0), {})
+    cert = Certificate(1, "subcubic", 2, cfg, weights_sha256(cfg, p), p,
+                       {"direct_path": "mean-residual", "attention": "exact", "near_max": "drop", "gaps": gaps},
+                       Fraction(0), {})
     verdict = check_certificate(cert)
     assert verdict.verdict == "rejected" and "range" in verdict.reason

@@ -14,16 +14,29 @@ from checker.certificate import Certificate
 from checker.maxofk import build_tables
 from checker.model import weights_sha256
 from checker.schemas.brute_force import ExactEvaluator
-from checker.schemas.subcubic import SubcubicBounds, certified_count, parse_gaps
+from checker.schemas.subcubic import FACTORS, LowRankScores, certified_count, parse_factors, parse_witness
 from checker.verify import check_certificate
 
 MODELS = adversarial_models()
+# one point per option axis value (the full grid is benchmarks/bench_subcubic_grid.py)
+VARIANTS = {
+    "drop": {"direct_path": "mean-residual", "attention": "exact", "near_max": "drop"},
+    "refine": {"direct_path": "mean-residual", "attention": "exact", "near_max": "refine"},
+    "query-max": {"direct_path": "query-max", "attention": "exact", "near_max": "refine"},
+    "rank1-entrywise": {"direct_path": "mean-residual", "attention": "low-rank", "rank": 1,
+                        "attention_error": "entrywise", "near_max": "refine"},
+    "rank2-global": {"direct_path": "query-max", "attention": "low-rank", "rank": 2,
+                     "attention_error": "global", "near_max": "drop"},
+}
 
 
-def _certificate(cfg, params, near_max="refine"):
+def _certificate(cfg, params, variant="refine"):
     from generator.generate import build_certificate
 
-    cert, _ = build_certificate(cfg, params, "subcubic", {"near_max": near_max}, progress=False)
+    options = dict(VARIANTS[variant])
+    if "rank" in options:
+        options["rank"] = min(options["rank"], cfg.d_head)
+    cert, _ = build_certificate(cfg, params, "subcubic", options, progress=False)
     return cert
 
 
@@ -38,37 +51,85 @@ def _covered_by_gaps(gaps, V, K):
             yield t
 
 
-def _check_covered_inputs(cfg, params, near_max):
-    cert = _certificate(cfg, params, near_max)
+def _check_covered_inputs(cfg, params, variant):
+    cert = _certificate(cfg, params, variant)
     verdict = check_certificate(cert)
     assert verdict.verdict == "accepted"
     V, K = cfg.d_vocab, cfg.n_ctx
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)
-    gaps = parse_gaps(cert.witness["gaps"], V, K)
-    cases = certified_count(SubcubicBounds(tables), gaps, near_max, collect=True)["cases"]
+    options, gaps, bounds = parse_witness(cert.witness, tables)
+    assert {k: v for k, v in options.items() if k != "rank"} == {k: v for k, v in VARIANTS[variant].items()
+                                                               if k != "rank"}
+    cases = certified_count(bounds, gaps, options["near_max"], collect=True)["cases"]
     covered = list(_covered(cases, V, K))  # the cubic test's coverage rule: class (q, m, c), tokens in its set
     assert Fraction(len(covered), V ** K) == cert.claim
-    if near_max == "drop":
+    if options["near_max"] == "drop":
         assert sorted(covered) == sorted(_covered_by_gaps(cert.witness["gaps"], V, K))
     exact = ExactEvaluator(tables)
     assert all(exact.correct(t) for t in covered)
     return cert
 
 
-@pytest.mark.parametrize("near_max", ["drop", "refine"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("cfg_args,seed,steps", [((8, 8, 8, 3), 4, 600), ((6, 8, 8, 4), 2, 800), ((10, 8, 8, 2), 1, 600)])
-def test_subcubic_covered_inputs_correct_on_trained_models(cfg_args, seed, steps, near_max):
+def test_subcubic_covered_inputs_correct_on_trained_models(cfg_args, seed, steps, variant):
     cfg, params, accuracy = _trained(cfg_args, seed, steps)
-    cert = _check_covered_inputs(cfg, params, near_max)
+    cert = _check_covered_inputs(cfg, params, variant)
     assert 0 < cert.claim <= accuracy
 
 
-@pytest.mark.parametrize("near_max", ["drop", "refine"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("name,cfg,params", MODELS, ids=[m[0] for m in MODELS])
-def test_subcubic_covered_inputs_correct_adversarial(name, cfg, params, near_max):
-    cert = _check_covered_inputs(cfg, params, near_max)
+def test_subcubic_covered_inputs_correct_adversarial(name, cfg, params, variant):
+    cert = _check_covered_inputs(cfg, params, variant)
     assert cert.claim <= exhaustive_accuracy(params)
+
+
+def _exact_qk_factors(params):
+    """Query vectors A and key vectors B (EQKE = A B^T) in Fractions, straight from the float32 weights."""
+    f = lambda a: [[Fraction(float(x)) for x in row] for row in np.asarray(a, np.float32)]  # noqa: E731
+    W_E, W_pos = f(params["embed.W_E"]), f(params["pos_embed.W_pos"])
+    W_Q, W_K, b_Q = f(params["blocks.0.attn.W_Q"][0]), f(params["blocks.0.attn.W_K"][0]), f(params["blocks.0.attn.b_Q"])[0]
+    matvec = lambda x, W: [sum((x[i] * W[i][j] for i in range(len(x))), Fraction(0)) for j in range(len(W[0]))]  # noqa: E731
+    A = [[a + b for a, b in zip(matvec([e + p for e, p in zip(row, W_pos[-1])], W_Q), b_Q)] for row in W_E]
+    B = [matvec(row, W_K) for row in W_E]
+    return A, B
+
+
+@pytest.mark.parametrize("error", ["entrywise", "global"])
+@pytest.mark.parametrize("factor_kind", ["svd", "random"])
+def test_low_rank_enclosure_contains_exact_eqke(error, factor_kind):
+    """|EQKE - center| <= radius for every entry, EQKE computed independently; any factors are sound."""
+    from generator.generate import low_rank_factors
+
+    cfg, params, _ = _trained((8, 8, 8, 3), 4, 600)
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    rng = np.random.default_rng(7)
+    if factor_kind == "svd":
+        factors = low_rank_factors(tables, 2)
+    else:
+        shapes = {"query_factor": (8, 2), "query_basis": (2, 8), "key_factor": (8, 2), "key_basis": (2, 8)}
+        factors = {n: [[Fraction(int(v), 8) for v in row] for row in rng.integers(-20, 20, shapes[n])] for n in FACTORS}
+    scores = LowRankScores(tables, parse_factors(dict(factors), 8, 8), error)
+    A, B = _exact_qk_factors(params)
+    center = scores.center.ints()
+    radius_hits = 0
+    for q in range(8):
+        for k in range(8):
+            exact = sum((a * b for a, b in zip(A[q], B[k])), Fraction(0))
+            diff = exact - Fraction(center[q][k]) * Fraction(2) ** scores.center.exp
+            r = scores.radius(q, k)
+            assert abs(flint.arb(flint.fmpq(diff.numerator, diff.denominator))) <= r.upper(), (q, k)
+            radius_hits += abs(diff) > 0
+    assert radius_hits > 0  # the residual is not identically zero, so the test exercises the bound
+
+
+def _variant_certificate(cert, **changes):
+    witness = {**cert.witness, **changes}
+    return Certificate(1, "subcubic", 2, cert.config, cert.sha256, cert.params,
+                       {k: v for k, v in witness.items() if v is not None}, cert.claim, {})
 
 
 def test_subcubic_gap_tampering_rejected():
@@ -80,17 +141,39 @@ def test_subcubic_gap_tampering_rejected():
     tampered = [list(row) for row in gaps]
     tampered[idx[0]][idx[1]] -= 1
     for witness_gaps, word in [(tampered, "not certified"), (gaps[:-1], "rows"), ([[-1] * 3] + gaps[1:], "range")]:
-        bad = Certificate(1, "subcubic", 1, cfg, cert.sha256, params,
-                          {"direct_path": "mean-residual", "near_max": "drop", "gaps": witness_gaps}, cert.claim, {})
-        v = check_certificate(bad)
+        v = check_certificate(_variant_certificate(cert, gaps=witness_gaps))
         assert v.verdict == "rejected" and word in v.reason, v.reason
-    raised = Certificate(1, "subcubic", 1, cfg, cert.sha256, params, cert.witness,
-                         cert.claim + Fraction(1, 8 ** 3), {})
+    raised = _variant_certificate(cert)
+    raised.claim += Fraction(1, 8 ** 3)
     assert check_certificate(raised).verdict == "rejected"
-    other = Certificate(1, "subcubic", 1, cfg, cert.sha256, params,
-                        {"direct_path": "exact", "near_max": "drop", "gaps": gaps}, cert.claim, {})
-    assert check_certificate(other).verdict == "rejected"
-    unknown = Certificate(1, "subcubic", 1, cfg, cert.sha256, params,
-                          {"direct_path": "mean-residual", "near_max": "guess", "gaps": gaps}, cert.claim, {})
-    assert check_certificate(unknown).verdict == "rejected"
-    assert weights_sha256(cfg, params) == cert.sha256
+    for bad in [dict(direct_path="exact"), dict(near_max="guess"), dict(attention=None), dict(attention="svd"),
+                dict(attention_error="entrywise")]:  # attention_error is unknown with exact attention
+        v = check_certificate(_variant_certificate(cert, **bad))
+        assert v.verdict == "rejected", bad
+    assert check_certificate(_variant_certificate(cert)).verdict == "accepted"
+
+
+def test_subcubic_factor_tampering_rejected():
+    cfg, params, _ = _trained((8, 8, 8, 3), 4, 600)
+    cert = _certificate(cfg, params, "rank1-entrywise")
+    assert check_certificate(_variant_certificate(cert)).verdict == "accepted"
+    w = cert.witness
+    # a direction or factor moved away from the mechanism: the residual grows and claimed cases fail
+    for name in FACTORS:
+        moved = [list(row) for row in w[name]]
+        moved[-1][0] += 100  # the last row: the largest token (factors) or the first direction (bases)
+        v = check_certificate(_variant_certificate(cert, **{name: moved}))
+        assert v.verdict == "rejected" and "not certified" in v.reason, (name, v.reason)
+    bad_values = [
+        ("query_basis", [[Fraction(1, 3)] * 8], "power of two"),
+        ("query_basis", [["x"] * 8], "power of two"),
+        ("key_factor", w["key_factor"][:-1], "matrix"),
+        ("key_basis", [row + [0] for row in w["key_basis"]], "matrix"),
+        ("query_factor", [[]] * 8, "d_vocab x r"),
+        ("query_factor", None, "d_vocab x r"),
+        ("attention_error", "none", "attention_error"),
+        ("attention", "exact", "unknown witness entries"),
+    ]
+    for name, value, word in bad_values:
+        v = check_certificate(_variant_certificate(cert, **{name: value}))
+        assert v.verdict == "rejected" and word in v.reason, (name, v.reason)

@@ -30,5 +30,5 @@ def schema_registry() -> dict[tuple[str, int], object]:
     return {
         ("brute-force", 1): brute_force.check,
         ("cubic", 1): cubic.check,
-        ("subcubic", 1): subcubic.check,
+        ("subcubic", 2): subcubic.check,
     }

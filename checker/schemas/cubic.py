@@ -18,7 +18,7 @@ from math import comb
 import flint
 import numpy as np
 
-from checker.exact import INF, arb_float_bounds, dyadic_interval, mul_upper, sum_upper, up
+from checker.exact import INF, Dyadic, arb_float_bounds, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
 
@@ -29,19 +29,29 @@ def exp_bounds(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     """Float bounds of E[q,t] = exp((EQKE[q,t] - max_t' EQKE[q,t']) / sqrt(d)) and of the positional
     factor alpha[q,i] = exp((EQKP[q,i] - max_i' EQKP[q,i']) / sqrt(d)) (the offsets are positive
     per-query constants, which cancel in the sign of every softmax-weighted sum)."""
-    scale = flint.arb(2) ** t.score_exp * flint.arb(t.config.d_head).rsqrt()
-    out = []
-    for table in (t.eqke, t.eqkp):
-        rows = [[int(x) for x in row] for row in table.mat.tolist()]
-        lo = np.empty((len(rows), len(rows[0])))
-        hi = np.empty_like(lo)
-        for q, row in enumerate(rows):
-            top = max(row)
-            for i, s in enumerate(row):
-                e_lo, hi[q, i] = arb_float_bounds(((s - top) * scale).exp())
-                lo[q, i] = max(e_lo, 0.0)  # exp > 0; a ball around a tiny value can reach below 0
-        out += [lo, hi]
-    return out[0], out[1], out[2], out[3]
+    return (*score_exp_bounds(t.eqke, t.config.d_head), *score_exp_bounds(t.eqkp, t.config.d_head))
+
+
+def score_exp_bounds(table: Dyadic, d_head: int, radius=None) -> tuple[np.ndarray, np.ndarray]:
+    """Float bounds lo <= exp((S[q,t] - top_q) / sqrt(d_head)) <= hi, elementwise, for every S with
+    |S[q,t] - table[q,t]| <= radius(q, t) (an arb; None means S = table), top_q = max_t table[q,t]."""
+    scale = flint.arb(2) ** table.exp * flint.arb(d_head).rsqrt()
+    inv_sqrt_d = flint.arb(d_head).rsqrt()
+    rows = table.ints()
+    lo = np.empty((len(rows), len(rows[0])))
+    hi = np.empty_like(lo)
+    for q, row in enumerate(rows):
+        top = max(row)
+        for i, s in enumerate(row):
+            x = (s - top) * scale
+            if radius is None:
+                e_lo, hi[q, i] = arb_float_bounds(x.exp())
+            else:
+                r = radius(q, i) * inv_sqrt_d
+                e_lo = arb_float_bounds((x - r).exp())[0]
+                hi[q, i] = arb_float_bounds((x + r).exp())[1]
+            lo[q, i] = max(e_lo, 0.0)  # exp > 0; a ball around a tiny value can reach below 0
+    return lo, hi
 
 
 def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = False) -> dict:

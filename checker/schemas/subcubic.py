@@ -1,13 +1,20 @@
-"""subcubic v1: cases (query q, max m, copies c) with a per-case gap g from the witness.
+"""subcubic v2: cases (query q, max m, copies c) with a per-case gap g from the witness.
 
 Soundness note: docs/proofs/subcubic.md. The class (q, m, c) is certified for every input whose
-non-max non-query tokens all lie in [0, m - g]. The direct path is split into a mean row plus a
+non-max non-query tokens all lie in [0, m - g]. The direct path is split into a row mu plus a
 per-query residual, the OV path is pessimised per token (X[t, m] = max_{j != m} EVOU[t, j] - EVOU[t, m]),
 and the worst non-max token is bounded by prefix maxima over k <= m - g, so each case costs O(K log K)
 after O(d_vocab^2 (d_model + n_ctx)) tables: no d_vocab^3 step.
 
-Witness: `direct_path "mean-residual"`; `gaps`: a d_vocab^2 x n_ctx matrix, row q*d_vocab + m, column c:
-0 = the case is not claimed; for c = 0, 1 = claimed; for c >= 1, g in 1..m = tokens <= m - g claimed.
+Witness (every option a named entry; the paper's three axes are direct_path, attention, attention_error):
+- `direct_path`: "mean-residual" (mu = the column means of EUPU) or "query-max" (mu = 0);
+- `attention`: "exact" (EQKE formed exactly) or "low-rank" (EQKE = rank-r part + residual bounded by
+  Cauchy-Schwarz, never formed; then `attention_error` "entrywise" or "global" and the factors
+  `query_factor` [V, r], `query_basis` [r, d_head], `key_factor` [V, r], `key_basis` [r, d_head],
+  exact dyadic rationals);
+- `near_max`: "drop" (the paper's) or "refine" (gap-zone tokens certified one by one);
+- `gaps`: a d_vocab^2 x n_ctx matrix, row q*d_vocab + m, column c: 0 = the case is not claimed;
+  for c = 0, 1 = claimed; for c >= 1, g in 1..m = tokens <= m - g claimed.
 All arithmetic is rigorous float64 with outward rounding, as in the cubic schema.
 """
 
@@ -18,28 +25,101 @@ from math import comb
 
 import numpy as np
 
-from checker.exact import INF, dyadic_interval, mul_upper, sum_upper, up
+import flint
+
+from checker.exact import INF, Dyadic, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas import Rejected, SchemaResult
-from checker.schemas.cubic import exp_bounds
+from checker.schemas.cubic import score_exp_bounds
 
-DIRECT_PATH = ("mean-residual",)
+DIRECT_PATH = ("mean-residual", "query-max")
+ATTENTION = ("exact", "low-rank")
+ATTENTION_ERROR = ("entrywise", "global")
 NEAR_MAX = ("drop", "refine")
+FACTORS = ("query_factor", "query_basis", "key_factor", "key_basis")  # U [V, r], X [r, h], W [V, r], Y [r, h]
+
+
+class LowRankScores:
+    """EQKE = A B^T (A = `query`, B = `key_tok`) as a rank-r part plus a residual bounded without forming it.
+
+    With A_res = A - U X and B_res = B - W Y (U, X, W, Y the witness's exact factors),
+        EQKE = U (X B^T) + (A_res Y^T) W^T + A_res B_res^T   (an identity),
+    and |(A_res B_res^T)[q, k]| <= |A_res[q]| |B_res[k]| (Cauchy-Schwarz): `center` is the exact sum of the
+    first two terms, `radius(q, k)` an arb enclosing the bound ("entrywise"), or its maximum over all
+    (q, k) ("global"). Cost O(d_vocab d_head r + d_vocab^2 r): EQKE's d_vocab^2 d_head products are never formed.
+    """
+
+    def __init__(self, t: MaxOfKTables, factors: dict[str, Dyadic], attention_error: str):
+        u, x, w, y = (factors[name] for name in FACTORS)
+        a_res = t.query - u @ x
+        b_res = t.key_tok - w @ y
+        self.center = u @ (x @ t.key_tok.transpose()) + (a_res @ y.transpose()) @ w.transpose()
+        norm_a = [_norm(row, a_res.exp) for row in a_res.ints()]
+        norm_b = [_norm(row, b_res.exp) for row in b_res.ints()]
+        if attention_error == "global":
+            worst = max(norm_a, key=lambda n: n.upper()) * max(norm_b, key=lambda n: n.upper())
+            self.radius = lambda q, k: worst
+        else:
+            self.radius = lambda q, k: norm_a[q] * norm_b[k]
+        V, h = t.query.shape
+        r = u.shape[1]
+        self.rank = r
+        self.ops = 2 * (4 * V * h * r + 2 * V * V * r + 2 * V * h) + V * V
+
+
+def _norm(row: list[int], exp: int) -> flint.arb:
+    """An arb enclosing the Euclidean norm of the vector row * 2^exp."""
+    return flint.arb(sum(v * v for v in row)).sqrt() * flint.arb(2) ** exp
+
+
+def parse_factors(witness: dict, V: int, h: int) -> dict[str, Dyadic]:
+    """The four low-rank factors from the witness, exact, checked for shape (raises Rejected)."""
+    values = {name: witness.pop(name, None) for name in FACTORS}
+    q_factor = values["query_factor"]
+    rank = len(q_factor[0]) if isinstance(q_factor, list) and q_factor and isinstance(q_factor[0], list) else 0
+    if not 1 <= rank <= h:
+        raise Rejected(f"witness query_factor must be a d_vocab x r matrix with 1 <= r <= d_head = {h}")
+    shapes = {"query_factor": (V, rank), "query_basis": (rank, h), "key_factor": (V, rank), "key_basis": (rank, h)}
+    return {name: _dyadic_matrix(name, values[name], *shapes[name]) for name in FACTORS}
+
+
+def _dyadic_matrix(name: str, value, rows: int, cols: int) -> Dyadic:
+    """A witness matrix of integers and fractions with power-of-two denominators, as an exact Dyadic."""
+    if (not isinstance(value, list) or len(value) != rows
+            or any(not isinstance(row, list) or len(row) != cols for row in value)):
+        raise Rejected(f"witness {name} must be a {rows} x {cols} matrix")
+    entries = [Fraction(v) if isinstance(v, (int, Fraction)) else None for row in value for v in row]
+    if any(f is None or f.denominator & (f.denominator - 1) for f in entries):
+        raise Rejected(f"witness {name} must hold integers and fractions whose denominator is a power of two")
+    shift = max(f.denominator.bit_length() - 1 for f in entries)
+    ints = [f.numerator << (shift - f.denominator.bit_length() + 1) for f in entries]
+    return Dyadic(flint.fmpz_mat(rows, cols, ints), -shift)
 
 
 class SubcubicBounds:
-    """Precomputed O(d_vocab^2 n_ctx) quantities; `case_bounds(gaps)` gives F-bar for every (q, m, c)."""
+    """Precomputed O(d_vocab^2 n_ctx) quantities; `case_bounds(gaps)` gives F-bar for every (q, m, c).
 
-    def __init__(self, t: MaxOfKTables):
+    direct_path: the row mu of the split EUPU[q, j] = mu[j] + r[q, j] ("mean-residual": the column means,
+    "query-max": mu = 0). scores: None (exact EQKE) or the LowRankScores enclosure of EQKE."""
+
+    def __init__(self, t: MaxOfKTables, direct_path: str = "mean-residual", scores: LowRankScores | None = None):
         V, K = t.config.d_vocab, t.config.n_ctx
         self.V, self.K = V, K
+        self.scores = scores
         self.evou_lo, self.evou_hi = dyadic_interval(t.evou)
         pvou_lo, pvou_hi = dyadic_interval(t.pvou)
         self.eupu_lo, self.eupu_hi = dyadic_interval(t.eupu)
-        self.e_lo, self.e_hi, self.a_lo, self.a_hi = exp_bounds(t)
+        if scores is None:
+            self.e_lo, self.e_hi = score_exp_bounds(t.eqke, t.config.d_head)
+        else:
+            self.e_lo, self.e_hi = score_exp_bounds(scores.center, t.config.d_head, scores.radius)
+        self.a_lo, self.a_hi = score_exp_bounds(t.eqkp, t.config.d_head)
         with np.errstate(invalid="ignore", over="ignore"):
             # direct path: EUPU[q, j] = mu[j] + r[q, j] for the float row mu (any mu makes this an identity)
-            mu = np.mean((self.eupu_lo + self.eupu_hi) / 2, axis=0)
+            if direct_path == "mean-residual":
+                mu = np.mean((self.eupu_lo + self.eupu_hi) / 2, axis=0)
+            else:
+                mu = np.zeros(V)
             r_hi = up(self.eupu_hi - mu[None, :])
             r_lo = -up(mu[None, :] - self.eupu_lo)  # lower bound of eupu - mu
             ms = np.arange(V)
@@ -195,32 +275,54 @@ def parse_gaps(witness_gaps, V: int, K: int) -> np.ndarray:
     return gaps
 
 
+def parse_witness(witness: dict, tables: MaxOfKTables) -> tuple[dict, np.ndarray, SubcubicBounds]:
+    """The witness's options (with the rank for low-rank attention), its gaps, and the bounds it selects."""
+    w = dict(witness)
+    options = {}
+    for name, allowed in (("direct_path", DIRECT_PATH), ("attention", ATTENTION), ("near_max", NEAR_MAX)):
+        options[name] = w.pop(name, None)
+        if options[name] not in allowed:
+            raise Rejected(f"witness {name} must be one of {allowed}, got {options[name]!r}")
+    cfg = tables.config
+    gaps = parse_gaps(w.pop("gaps", None), cfg.d_vocab, cfg.n_ctx)
+    scores = None
+    if options["attention"] == "low-rank":
+        options["attention_error"] = w.pop("attention_error", None)
+        if options["attention_error"] not in ATTENTION_ERROR:
+            raise Rejected(f"witness attention_error must be one of {ATTENTION_ERROR}, "
+                           f"got {options['attention_error']!r}")
+        scores = LowRankScores(tables, parse_factors(w, cfg.d_vocab, cfg.d_head), options["attention_error"])
+        options["rank"] = scores.rank
+    if w:
+        raise Rejected(f"unknown witness entries for subcubic with attention {options['attention']!r}: {sorted(w)}")
+    return options, gaps, SubcubicBounds(tables, options["direct_path"], scores)
+
+
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Subcubic: accuracy >= (inputs covered by the witness's certified (q, m, c, gap) cases) / d_vocab^K."""
-    w = dict(cert.witness)
-    direct_path = w.pop("direct_path", None)
-    if direct_path not in DIRECT_PATH:
-        raise Rejected(f"witness direct_path must be one of {DIRECT_PATH}, got {direct_path!r}")
-    near_max = w.pop("near_max", None)
-    if near_max not in NEAR_MAX:
-        raise Rejected(f"witness near_max must be one of {NEAR_MAX}, got {near_max!r}")
     cfg = tables.config
     V, K = cfg.d_vocab, cfg.n_ctx
-    gaps = parse_gaps(w.pop("gaps", None), V, K)
-    if w:
-        raise Rejected(f"unknown witness entries for subcubic: {sorted(w)}")
-    bounds = SubcubicBounds(tables)
-    result = certified_count(bounds, gaps, near_max)
+    options, gaps, bounds = parse_witness(cert.witness, tables)
+    scores = bounds.scores
+    result = certified_count(bounds, gaps, options["near_max"])
     count, failing = result["count"], result["failing"]
     if failing.any():
         q, m, c = (int(x) for x in np.argwhere(failing)[0])
         raise Rejected(f"witness case q={q}, m={m}, c={c}, gap={int(gaps[q, m, c])} is not certified: its bound "
                        f"is not < 0 ({int(failing.sum())} claimed cases fail)")
+    if scores is None:
+        qk_ops, qk_dimension, qk_cost = table_ops(cfg), V * V, "d_vocab^2 d_head"
+    else:
+        r = scores.rank
+        qk_ops = table_ops(cfg, with_eqke=False) + scores.ops
+        qk_dimension = 4 * V * r + (2 * V if options["attention_error"] == "entrywise" else 1)
+        qk_cost = "d_vocab^2 r"
     return SchemaResult(
         bound=Fraction(count, V ** K),
-        proof_length=table_ops(cfg) + bounds.ops + V * V * K * K * (8 + int(np.log2(K) + 1)) + result["ops"],
-        complexity="d_vocab^2 (d_model + n_ctx^2 log n_ctx)" + (" + refined tokens * d_vocab" if near_max == "refine"
-                                                                 else ""),
-        unexplained_dimension=3 * V * V + V + V * K,  # EQKE, EVOU, EUPU entries; D per max; EQKP
-        details={"claimed_cases": int((gaps > 0).sum()), "near_max": near_max},
+        proof_length=qk_ops + bounds.ops + V * V * K * K * (8 + int(np.log2(K) + 1)) + result["ops"],
+        complexity=(f"d_vocab^2 (d_model + n_ctx^2 log n_ctx), EQKE {qk_cost}"
+                    + (" + refined tokens * d_vocab" if options["near_max"] == "refine" else "")),
+        # EQKE (V^2 entries, or the factors and residual norms), EVOU, EUPU; D per max; EQKP
+        unexplained_dimension=qk_dimension + 2 * V * V + V + V * K,
+        details={"claimed_cases": int((gaps > 0).sum()), **options},
     )

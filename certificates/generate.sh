@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# How the shipped certificates were made: `bash certificates/generate.sh [subcubic|cubic|brute-force|all]`.
+# Every certificate's claim is the bound the checker computes exactly; `certcheck certificates/*.cert` replays them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CERTIFY=${CERTIFY:-.venv/bin/certify}
+what=${1:-all}
+for model in models/*.safetensors; do
+  name=$(basename "$model" .safetensors)
+  gen() { "$CERTIFY" generate "$model" --quiet -o "certificates/$name.$1.cert" "${@:2}"; }
+  if [[ $what == all || $what == subcubic ]]; then
+    gen subcubic --strategy subcubic  # the tightest variant the search finds
+    gen subcubic-drop --strategy subcubic --option direct_path=mean-residual --option near_max=drop
+    gen subcubic-lowrank --strategy subcubic --option attention=low-rank --option rank=1 \
+        --option attention_error=entrywise --option near_max=refine
+  fi
+  if [[ $what == all || $what == cubic ]]; then
+    gen cubic --strategy cubic
+    gen cubic-separate --strategy cubic --option direct_path=separate
+    if [[ $name != max10-v128-* ]]; then  # 78 s to check: not shipped, to keep CI short
+      gen cubic-per-output --strategy cubic --option direct_path=per-output
+    fi
+  fi
+  if [[ ($what == all || $what == brute-force) && $name == max4-* ]]; then
+    gen brute-force --strategy brute-force
+  fi
+done
