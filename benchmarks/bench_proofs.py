@@ -23,10 +23,13 @@ def main() -> None:
     ap.add_argument("--models", default="models")
     ap.add_argument("--no-brute-force", action="store_true")
     args = ap.parse_args()
-    print(f"{'model':18} {'strategy':20} {'bound':>9} {'gen+check s':>11} {'check s':>8} {'proof length':>13}")
+    print(f"{'model':18} {'strategy':44} {'bound':>9} {'gen+check s':>11} {'check s':>8} {'proof length':>13}")
     for path in sorted(glob.glob(os.path.join(args.models, "*.safetensors"))):
         cfg, params, _ = load_model(path)
-        strategies = [("subcubic", {"near_max": "drop"}), ("subcubic", {"near_max": "refine"}),
+        strategies = [("subcubic", {"direct_path": "mean-residual", "near_max": "drop"}),
+                      ("subcubic", {"attention": "low-rank", "rank": 1, "attention_error": "entrywise",
+                                    "near_max": "refine"}),
+                      ("subcubic", {"near_max": "refine"}),  # the default search: both direct paths
                       ("cubic", {"direct_path": "separate"}), ("cubic", {"direct_path": "joint"})]
         if cfg.d_vocab ** 4 * cfg.n_ctx <= 64 ** 4 * 20:
             strategies.append(("cubic", {"direct_path": "per-output"}))
@@ -39,7 +42,7 @@ def main() -> None:
             total = time.perf_counter() - start
             assert verdict.verdict == "accepted", verdict.reason
             name = strategy + "".join(f" {v}" for v in options.values())
-            print(f"{os.path.basename(path)[:-12]:18} {name:20} {float(cert.claim):9.6f} {total:11.2f} "
+            print(f"{os.path.basename(path)[:-12]:18} {name:44} {float(cert.claim):9.6f} {total:11.2f} "
                   f"{verdict.seconds:8.2f} {verdict.result.proof_length:13.3g}", flush=True)
 
 

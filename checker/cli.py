@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_line(verdict), flush=True)
             if args.verbose and verdict.result is not None:
                 r = verdict.result
-                print(f"  claim {verdict.claim} · complexity {r.complexity} · unexplained dimension "
+                print(f"  claim {verdict.claim} · {r.complexity_class} ({r.complexity}) · unexplained dimension "
                       f"{r.unexplained_dimension} · {r.details}")
         status = max(status, EXIT[verdict.verdict])
     return status

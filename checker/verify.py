@@ -44,6 +44,7 @@ class Verdict:
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
             "proof_length": r.proof_length if r else None,
+            "complexity_class": r.complexity_class if r else None,
             "complexity": r.complexity if r else None,
             "unexplained_dimension": r.unexplained_dimension if r else None,
             "details": r.details if r else {},

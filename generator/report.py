@@ -56,7 +56,7 @@ def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool =
             + (f" rank={len(cert.witness['query_basis'])}" if "query_basis" in cert.witness else ""),
             "verdict": v.verdict, "bound": float(cert.claim), "float_accuracy": fa.get("accuracy"),
             "generation_s": float(cert.meta.get("generation_seconds", "nan")), "check_s": v.seconds,
-            "proof_length": r.proof_length if r else None, "complexity": r.complexity if r else "",
+            "proof_length": r.proof_length if r else None, "complexity": f"{r.complexity_class}: {r.complexity}" if r else "",
             "unexplained_dimension": r.unexplained_dimension if r else None,
         })
     md = os.path.join(out_dir, "report.md")

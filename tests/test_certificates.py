@@ -190,6 +190,8 @@ def test_cli_exit_codes_and_json(tmp_path, tiny_cert_text):
     for key in ("file", "verdict", "bound", "bound_float", "schema", "model_sha256", "reason", "seconds"):
         assert all(key in r for r in rows)
     assert rows[0]["bound"] == f"{claim.numerator}/{claim.denominator}"
+    assert rows[0]["complexity_class"] == "exponential" and rows[0]["proof_length"] > 0  # tiny_cert is brute force
+    assert rows[2]["complexity_class"] is None
     p = _certcheck(str(tmp_path / "absent.cert"))
     assert p.returncode == 2 and "MALFORMED" in p.stdout
 

@@ -54,7 +54,7 @@ def _covered_by_gaps(gaps, V, K):
 def _check_covered_inputs(cfg, params, variant):
     cert = _certificate(cfg, params, variant)
     verdict = check_certificate(cert)
-    assert verdict.verdict == "accepted"
+    assert verdict.verdict == "accepted" and verdict.result.complexity_class == "subcubic"
     V, K = cfg.d_vocab, cfg.n_ctx
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)

@@ -16,7 +16,8 @@ class SchemaResult:
 
     bound: Fraction
     proof_length: int  # arithmetic operations and comparisons the checker performed
-    complexity: str  # the cost class the paper uses, e.g. "d_vocab^3 n_ctx^2"
+    complexity_class: str  # the paper's classes by power of d_vocab: "exponential", "quartic", "cubic", "subcubic"
+    complexity: str  # the cost formula, e.g. "d_vocab^3 n_ctx log n_ctx"
     unexplained_dimension: int
     details: dict = field(default_factory=dict)
 

@@ -207,6 +207,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     return SchemaResult(
         bound=Fraction(stats["correct"], total),
         proof_length=table_ops(cfg) + stats["ops"],
+        complexity_class="exponential",
         complexity="d_vocab^n_ctx * n_ctx * d_vocab",
         unexplained_dimension=total * cfg.d_vocab,  # d_vocab^(K+1), as the paper counts it
         details={k: stats[k] for k in ("correct", "wrong", "undecided", "exact_path")},

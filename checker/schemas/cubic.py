@@ -161,6 +161,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     return SchemaResult(
         bound=Fraction(stats["correct"], total),
         proof_length=stats["ops"],
+        complexity_class="cubic" if direct_path == "separate" else "quartic",
         complexity=COMPLEXITY[direct_path],
         unexplained_dimension=3 * cfg.d_vocab ** 2 + 2 * cfg.d_vocab * cfg.n_ctx,  # as the paper counts it
         details={"certified_cases": stats["certified_cases"], "direct_path": direct_path},

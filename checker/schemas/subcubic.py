@@ -320,6 +320,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     return SchemaResult(
         bound=Fraction(count, V ** K),
         proof_length=qk_ops + bounds.ops + V * V * K * K * (8 + int(np.log2(K) + 1)) + result["ops"],
+        complexity_class="subcubic",  # d_vocab^2 d_model (the paper's term: d_model < d_vocab)
         complexity=(f"d_vocab^2 (d_model + n_ctx^2 log n_ctx), EQKE {qk_cost}"
                     + (" + refined tokens * d_vocab" if options["near_max"] == "refine" else "")),
         # EQKE (V^2 entries, or the factors and residual norms), EVOU, EUPU; D per max; EQKP
