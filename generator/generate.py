@@ -24,7 +24,7 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     if strategy == "auto":
         return _auto(cfg, params, dict(options or {}), device, progress)
     if strategy == "subcubic":
-        variants = subcubic_variants(dict(options or {}))
+        variants = subcubic_variants(dict(options or {}), max_rank=cfg.d_head)
         if len(variants) > 1:  # the search over options: the tightest variant
             return _tightest(cfg, params, [("subcubic", v) for v in variants], float("inf"), device, progress)
     schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
@@ -60,7 +60,7 @@ def _auto(cfg, params, options, device, progress):
     budget = float(options.pop("budget", "inf"))
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
-    candidates = [("subcubic", opts) for opts in subcubic_variants({}, full_grid=True)]
+    candidates = [("subcubic", opts) for opts in subcubic_variants({}, full_grid=True, max_rank=cfg.d_head)]
     candidates += [("cubic", {"direct_path": path}) for path in ("separate", "joint", "per-output")]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
@@ -93,29 +93,33 @@ SUBCUBIC_AXES = {"direct_path": DIRECT_PATH, "attention": ATTENTION, "attention_
 LOW_RANKS = (1, 2, 3)  # the ranks searched when attention=low-rank and no rank is pinned
 
 
-def subcubic_variants(options: dict, full_grid: bool = False) -> list[dict]:
+def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64) -> list[dict]:
     """Every subcubic option combination that agrees with the pinned `options`.
 
     Unpinned axes: by default the search covers both direct paths with exact attention and refinement
     (the tightest choices; low-rank attention and drop only shorten the proof); with full_grid, every
-    combination: 2 direct paths x (exact + 3 ranks x 2 error bounds) x 2 near-max modes = 28 variants."""
+    combination: 2 direct paths x (exact + 3 ranks x 2 error bounds) x 2 near-max modes = 28 variants.
+    Ranks above max_rank (the model's d_head) are left out of the search; a pinned one is an error."""
     options = dict(options)
     for name, allowed in SUBCUBIC_AXES.items():
         if name in options and options[name] not in allowed:
             raise ValueError(f"subcubic {name} must be one of {', '.join(allowed)}, got {options[name]!r}")
-    ranks = LOW_RANKS
-    if "rank" in options:
+    ranks = tuple(r for r in LOW_RANKS if r <= max_rank)
+    pinned_rank = "rank" in options
+    if pinned_rank:
         try:
             ranks = (int(options.pop("rank")),)
         except ValueError:
             raise ValueError("subcubic rank must be an integer") from None
-        if ranks[0] < 1 or ranks[0] > 64:
-            raise ValueError("subcubic rank must be in 1..64 (and at most d_head)")
+        if not 1 <= ranks[0] <= max_rank:
+            raise ValueError(f"subcubic rank must be in 1..{max_rank} (at most d_head)")
+        options.setdefault("attention", "low-rank")
+    if "attention_error" in options:
         options.setdefault("attention", "low-rank")
     unknown = set(options) - set(SUBCUBIC_AXES)
     if unknown:
         raise ValueError(f"unknown subcubic options: {sorted(unknown)} (known: {', '.join(SUBCUBIC_AXES)}, rank)")
-    if options.get("attention") == "exact" and ("attention_error" in options or ranks != LOW_RANKS):
+    if options.get("attention") == "exact" and ("attention_error" in options or pinned_rank):
         raise ValueError("attention_error and rank apply to attention=low-rank only")
     pick = (lambda name, default: (options[name],) if name in options
             else SUBCUBIC_AXES[name] if full_grid else default)
@@ -142,7 +146,7 @@ def _search(cfg, params, strategy, options, device, progress):
             raise ValueError("cubic direct_path must be separate, joint or per-output")
         return "cubic", 1, {"direct_path": direct_path}
     if strategy == "subcubic":
-        (variant,) = subcubic_variants(options)  # build_certificate expands several variants before this
+        (variant,) = subcubic_variants(options, max_rank=cfg.d_head)  # build_certificate expanded the search
         return "subcubic", 2, subcubic_witness(cfg, params, variant)
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
@@ -161,8 +165,6 @@ def subcubic_witness(cfg: ModelConfig, params: dict[str, np.ndarray], variant: d
         witness = {"direct_path": variant["direct_path"], "attention": variant["attention"]}
         scores = None
         if variant["attention"] == "low-rank":
-            if variant["rank"] > cfg.d_head:
-                raise ValueError(f"subcubic rank {variant['rank']} exceeds d_head = {cfg.d_head}")
             witness["attention_error"] = variant["attention_error"]
             factors = low_rank_factors(tables, variant["rank"])
             witness.update(factors)

@@ -177,3 +177,19 @@ def test_subcubic_factor_tampering_rejected():
     for name, value, word in bad_values:
         v = check_certificate(_variant_certificate(cert, **{name: value}))
         assert v.verdict == "rejected" and word in v.reason, (name, v.reason)
+
+
+def test_option_search_keeps_pins_and_ranks_within_d_head():
+    from conftest import random_params
+
+    from checker.model import ModelConfig
+    from generator.generate import build_certificate
+
+    cfg = ModelConfig(5, 4, 2, 3)
+    params = random_params(cfg, 3, scale=1.0, bias_scale=0.5)
+    cert, info = build_certificate(cfg, params, "subcubic", {"attention": "low-rank", "near_max": "drop"},
+                                   progress=False)
+    assert cert.meta["search"] == "tightest of 4 candidates"  # 2 direct paths x ranks 1, 2 (d_head = 2)
+    details = info["verdict"].result.details
+    assert details["attention"] == "low-rank" and details["near_max"] == "drop" and details["rank"] <= 2
+    assert check_certificate(cert).verdict == "accepted"
