@@ -161,16 +161,21 @@ def test_subcubic_factor_tampering_rejected():
     # a direction or factor moved away from the mechanism: the residual grows and claimed cases fail
     for name in FACTORS:
         moved = [list(row) for row in w[name]]
-        moved[-1][0] += 100  # the last row: the largest token (factors) or the first direction (bases)
+        # the last row: the largest token (factors) or the first direction (bases); still a float32 value
+        moved[-1][0] = Fraction(float(np.float32(float(moved[-1][0]) + 100)))
         v = check_certificate(_variant_certificate(cert, **{name: moved}))
         assert v.verdict == "rejected" and "not certified" in v.reason, (name, v.reason)
     bad_values = [
-        ("query_basis", [[Fraction(1, 3)] * 8], "power of two"),
-        ("query_basis", [["x"] * 8], "power of two"),
+        ("query_basis", [[Fraction(1, 3)] * 8], "float32"),
+        ("query_basis", [["x"] * 8], "float32"),
+        ("query_basis", [[Fraction(2 ** 24 + 1, 2 ** 30)] * 8], "float32"),  # 25 significant bits
+        ("query_basis", [[10 ** 60] * 8], "float32"),  # beyond float32's range
+        ("query_basis", [[True] * 8], "float32"),
+        ("key_basis", None, "lacks key_basis"),
         ("key_factor", w["key_factor"][:-1], "matrix"),
         ("key_basis", [row + [0] for row in w["key_basis"]], "matrix"),
         ("query_factor", [[]] * 8, "d_vocab x r"),
-        ("query_factor", None, "d_vocab x r"),
+        ("query_factor", None, "lacks query_factor"),
         ("attention_error", "none", "attention_error"),
         ("attention", "exact", "unknown witness entries"),
     ]

@@ -11,7 +11,7 @@ Witness (every option a named entry; the paper's three axes are direct_path, att
 - `attention`: "exact" (EQKE formed exactly) or "low-rank" (EQKE = rank-r part + residual bounded by
   Cauchy-Schwarz, never formed; then `attention_error` "entrywise" or "global" and the factors
   `query_factor` [V, r], `query_basis` [r, d_head], `key_factor` [V, r], `key_basis` [r, d_head],
-  exact dyadic rationals);
+  float32 values written as exact fractions);
 - `near_max`: "drop" (the paper's) or "refine" (gap-zone tokens certified one by one);
 - `gaps`: a d_vocab^2 x n_ctx matrix, row q*d_vocab + m, column c: 0 = the case is not claimed;
   for c = 0, 1 = claimed; for c >= 1, g in 1..m = tokens <= m - g claimed.
@@ -64,7 +64,10 @@ class LowRankScores:
         V, h = t.query.shape
         r = u.shape[1]
         self.rank = r
-        self.ops = 2 * (4 * V * h * r + 2 * V * V * r + 2 * V * h) + V * V
+        # multiply-adds of U X, W Y, X B^T, A_res Y^T (V h r each) and of the two V x V x r products; the
+        # subtractions A - U X, B - W Y; sums of squares (2 V h); V^2 additions for center; radius products and
+        # square roots; the second exponential enclosure per entry (score_exp_bounds, V^2)
+        self.ops = 2 * (4 * V * h * r + 2 * V * V * r) + 2 * V * h + 4 * V * h + V * V + (V * V + 2 * V) + V * V
 
 
 def _norm(row: list[int], exp: int) -> flint.arb:
@@ -74,26 +77,39 @@ def _norm(row: list[int], exp: int) -> flint.arb:
 
 def parse_factors(witness: dict, V: int, h: int) -> dict[str, Dyadic]:
     """The four low-rank factors from the witness, exact, checked for shape (raises Rejected)."""
-    values = {name: witness.pop(name, None) for name in FACTORS}
+    missing = [name for name in FACTORS if name not in witness]
+    if missing:
+        raise Rejected(f"witness lacks {', '.join(missing)} (needed with attention \"low-rank\")")
+    values = {name: witness.pop(name) for name in FACTORS}
     q_factor = values["query_factor"]
     rank = len(q_factor[0]) if isinstance(q_factor, list) and q_factor and isinstance(q_factor[0], list) else 0
     if not 1 <= rank <= h:
         raise Rejected(f"witness query_factor must be a d_vocab x r matrix with 1 <= r <= d_head = {h}")
     shapes = {"query_factor": (V, rank), "query_basis": (rank, h), "key_factor": (V, rank), "key_basis": (rank, h)}
-    return {name: _dyadic_matrix(name, values[name], *shapes[name]) for name in FACTORS}
+    return {name: _float32_matrix(name, values[name], *shapes[name]) for name in FACTORS}
 
 
-def _dyadic_matrix(name: str, value, rows: int, cols: int) -> Dyadic:
-    """A witness matrix of integers and fractions with power-of-two denominators, as an exact Dyadic."""
+def _is_float32(v) -> bool:
+    """v (an int or a Fraction) is exactly a finite float32 value."""
+    if isinstance(v, bool) or not isinstance(v, (int, Fraction)):
+        return False
+    try:
+        with np.errstate(over="ignore"):
+            return Fraction(float(np.float32(float(v)))) == v  # float(v) is exact when v is a float32 value
+    except (OverflowError, ValueError):  # beyond float64 range, or inf after the float32 cast
+        return False
+
+
+def _float32_matrix(name: str, value, rows: int, cols: int) -> Dyadic:
+    """A witness matrix of float32 values (written as integers or fractions), as an exact Dyadic. Limiting the
+    entries to float32 (what the generator writes) bounds the size of every exact product formed from them."""
     if (not isinstance(value, list) or len(value) != rows
             or any(not isinstance(row, list) or len(row) != cols for row in value)):
         raise Rejected(f"witness {name} must be a {rows} x {cols} matrix")
-    entries = [Fraction(v) if isinstance(v, (int, Fraction)) else None for row in value for v in row]
-    if any(f is None or f.denominator & (f.denominator - 1) for f in entries):
-        raise Rejected(f"witness {name} must hold integers and fractions whose denominator is a power of two")
-    shift = max(f.denominator.bit_length() - 1 for f in entries)
-    ints = [f.numerator << (shift - f.denominator.bit_length() + 1) for f in entries]
-    return Dyadic(flint.fmpz_mat(rows, cols, ints), -shift)
+    entries = [v for row in value for v in row]
+    if not all(_is_float32(v) for v in entries):
+        raise Rejected(f"witness {name} must hold float32 values, written as integers or fractions num/2^k")
+    return Dyadic.from_float32(np.array([float(v) for v in entries], dtype=np.float32).reshape(rows, cols))
 
 
 class SubcubicBounds:
@@ -260,7 +276,7 @@ def parse_gaps(witness_gaps, V: int, K: int) -> np.ndarray:
     """The gaps matrix from the witness, checked for shape and range (raises Rejected)."""
     if not isinstance(witness_gaps, list) or len(witness_gaps) != V * V:
         raise Rejected(f"witness gaps must be a matrix with d_vocab^2 = {V * V} rows")
-    if any(not isinstance(row, list) or len(row) != K or any(not isinstance(g, int) for g in row)
+    if any(not isinstance(row, list) or len(row) != K or any(type(g) is not int for g in row)
            for row in witness_gaps):
         raise Rejected(f"every row of witness gaps must hold n_ctx = {K} integers")
     if any(not 0 <= g <= V for row in witness_gaps for g in row):  # before the int64 conversion
