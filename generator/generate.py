@@ -227,5 +227,5 @@ def search_gaps(bounds) -> list[list[int]]:
 
 
 def _certified(bounds, gaps: np.ndarray) -> np.ndarray:
-    f, _ = bounds.case_bounds(gaps)
+    f, _, _ = bounds.case_bounds(gaps)
     return np.isfinite(f) & (f < 0)

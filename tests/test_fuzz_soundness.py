@@ -207,7 +207,7 @@ def test_fuzz_covered_inputs_correct(seed):
     g[:, :, 1:] = np.minimum(g[:, :, 1:], np.broadcast_to(m, (V, V, K))[:, :, 1:])
     g[:, :, 0] = np.minimum(g[:, :, 0], 1)
     g[np.arange(V)[:, None] > np.arange(V)[None, :]] = 0
-    f, _ = bounds.case_bounds(g)
+    f, _, _ = bounds.case_bounds(g)
     g = np.where(np.isfinite(f) & (f < 0), g, 0)
     near_max = str(rng.choice(["drop", "refine"]))
     res = certified_count(bounds, g, near_max, collect=True)
