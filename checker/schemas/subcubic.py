@@ -23,9 +23,8 @@ from __future__ import annotations
 from fractions import Fraction
 from math import comb
 
-import numpy as np
-
 import flint
+import numpy as np
 
 from checker.exact import INF, Dyadic, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
@@ -113,7 +112,7 @@ def _float32_matrix(name: str, value, rows: int, cols: int) -> Dyadic:
 
 
 class SubcubicBounds:
-    """Precomputed O(d_vocab^2 n_ctx) quantities; `case_bounds(gaps)` gives F-bar for every (q, m, c).
+    """Precomputed O(d_vocab^2 n_ctx) quantities; `case_bounds(gaps)` gives F-bar for every claimed (q, m, c).
 
     direct_path: the row mu of the split EUPU[q, j] = mu[j] + r[q, j] ("mean-residual": the column means,
     "query-max": mu = 0). scores: None (exact EQKE) or the LowRankScores enclosure of EQKE."""
