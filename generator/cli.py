@@ -20,7 +20,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = ModelConfig(args.d_vocab, args.d_model, args.d_head, args.k)
     tcfg = TrainConfig(seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                        weight_decay=args.weight_decay)
-    params, meta = train(cfg, tcfg, device=args.device, progress=not args.quiet)
+    if args.threads < 1:
+        raise ValueError("--threads must be at least 1")
+    params, meta = train(cfg, tcfg, device=args.device, progress=not args.quiet, threads=args.threads)
     save_model(args.output, cfg, params, meta)
     print(f"wrote {args.output} (K={cfg.n_ctx}, d_vocab={cfg.d_vocab}, seed={args.seed}, "
           f"{meta['train_seconds']} s, final loss {meta['final_loss']})")
@@ -118,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1: fastest on a shared 2-core machine; the weights are "
+                        "bit-identical for any count)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     p.set_defaults(func=_cmd_train)

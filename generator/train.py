@@ -22,12 +22,30 @@ class TrainConfig:
     weight_decay: float = 0.01
 
 
-def train(cfg: ModelConfig, tcfg: TrainConfig, device: str | None = None, progress: bool = True
-          ) -> tuple[dict[str, np.ndarray], dict]:
-    """Train a model; returns float32 numpy params and a metadata dict (deterministic per seed on CPU)."""
+DEFAULT_THREADS = 1  # measured fastest on a loaded 2-core machine (benchmarks/bench_train_eval.py)
+
+
+def train(cfg: ModelConfig, tcfg: TrainConfig, device: str | None = None, progress: bool = True,
+          threads: int = DEFAULT_THREADS) -> tuple[dict[str, np.ndarray], dict]:
+    """Train a model; returns float32 numpy params and a metadata dict.
+
+    Bit-reproducible for a given (config, seed, torch version, device type): torch runs deterministic
+    algorithms, and on the CPU its kernels give the same bits for any thread count (tests/test_train.py)."""
+    dev = pick_device(device)
+    old_threads, old_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(cfg, tcfg, dev, progress, threads)
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_deterministic)
+
+
+def _train(cfg: ModelConfig, tcfg: TrainConfig, dev: torch.device, progress: bool, threads: int
+           ) -> tuple[dict[str, np.ndarray], dict]:
     from tqdm import tqdm
 
-    dev = pick_device(device)
     torch.manual_seed(tcfg.seed)
     model = AttnOnlyTransformer(cfg).to(dev)
     data_gen = torch.Generator(device="cpu").manual_seed(tcfg.seed + 1)
@@ -49,5 +67,6 @@ def train(cfg: ModelConfig, tcfg: TrainConfig, device: str | None = None, progre
             bar.set_postfix(loss=f"{loss_value:.4f}")
     seconds = time.perf_counter() - start
     meta = {"seed": str(tcfg.seed), "training": asdict(tcfg), "train_seconds": f"{seconds:.2f}",
-            "final_loss": f"{loss_value:.6f}", "train_device": str(dev)}
+            "final_loss": f"{loss_value:.6f}", "train_device": dev.type,
+            "torch_version": torch.__version__, "train_threads": str(threads)}
     return model.cpu().numpy_params(), meta
