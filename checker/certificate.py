@@ -80,7 +80,9 @@ def hexfloat32(x: float) -> str:
 
 def _parse_hexfloat32(text: str) -> float:
     value = float.fromhex(text)
-    if not np.isfinite(np.float32(value)) or float(np.float32(value)) != value or hexfloat32(value) != text:
+    with np.errstate(over="ignore"):
+        as_f32 = np.float32(value)
+    if not np.isfinite(as_f32) or float(as_f32) != value or hexfloat32(value) != text:
         raise MalformedCertificate(f"float literal {text} is not a canonical float32 value")
     return value
 
@@ -103,7 +105,6 @@ _OTHER_SPACE = re.compile(r"[^\S \t\f\r\n]")  # whitespace that common.WS does n
 _CANONICAL_HEX = re.compile(r"-?0x(?:0p\+0|1(?:\.[0-9a-f]{0,5}[1-9a-f])?p(?:\+0|[+-][1-9][0-9]{0,2}))")
 _PLAIN_INT = re.compile(r"-?[0-9]{1,2000}")
 _CHUNK = 1 << 20  # characters of a numeric body read at once
-KEYWORDS = ("compact-proofs-certificate", "schema", "model", "tensor", "witness", "claim", "meta")
 
 
 class _Parser:
@@ -158,11 +159,12 @@ class _Parser:
                 return terminal, value
         raise self.error(f"expected {' or '.join(terminals)}")
 
-    def name(self) -> str | None:
-        """A NAME that is not a keyword (the lexer makes a keyword of a NAME spelled like one)."""
+    def name(self, keyword: str | None = None) -> str | None:
+        """A NAME, unless it is spelled like `keyword`, the keyword that may also come here (lark's contextual
+        lexer makes a keyword of such a NAME, and only of the keywords that the parser state accepts)."""
         start = self.pos
         value = self.match("NAME")
-        if value in KEYWORDS:
+        if value is not None and value == keyword:
             self.pos = start
             return None
         return value
@@ -278,7 +280,7 @@ class _Parser:
         self.literal("{")
         while True:
             start = self.pos
-            field_name = self.name()
+            field_name = self.name("tensor")
             if field_name is None:
                 self.pos = start
                 break

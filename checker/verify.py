@@ -104,8 +104,8 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     if result.bound >= cert.claim:
         verdict.verdict = "accepted"
     else:
-        verdict.reason = (f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker proved, "
-                          f"{result.bound} ({float(result.bound):.6f})")
+        verdict.reason = bounded(f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker "
+                                 f"proved, {result.bound} ({float(result.bound):.6f})")
     return verdict
 
 
@@ -127,6 +127,7 @@ def check_file(path: str, budget: Budget | None = None, progress=None, model_sha
                            schema=f"{cert.schema} v{cert.schema_version}", model_sha256=cert.sha256,
                            claim=cert.claim, seconds=time.perf_counter() - start)
         verdict = check_certificate(cert, path, progress=progress, budget=budget)
+        verdict.reason = bounded(verdict.reason)
     except MemoryError:
         return Verdict(path, "refused", reason="out of memory (raise the limits or check on a larger machine)",
                        seconds=time.perf_counter() - start)
