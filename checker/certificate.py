@@ -103,7 +103,7 @@ _OTHER_SPACE = re.compile(r"[^\S \t\f\r\n]")  # whitespace that common.WS does n
 # The canonical text of a float32 value (what hexfloat32 writes), for the fast path; its value must also be
 # exactly a finite float32, which is checked on the whole array.
 _CANONICAL_HEX = re.compile(r"-?0x(?:0p\+0|1(?:\.[0-9a-f]{0,5}[1-9a-f])?p(?:\+0|[+-][1-9][0-9]{0,2}))")
-_PLAIN_INT = re.compile(r"-?[0-9]{1,2000}")
+_INT_CHARS = re.compile(r"[ \t\f\r\n0-9-]*")  # a body of integers: int() then reads exactly -?[0-9]+
 _CHUNK = 1 << 20  # characters of a numeric body read at once
 
 
@@ -210,13 +210,17 @@ class _Parser:
     def vector(self) -> list:
         """'[' scalar* ']' (the caller read '['); a body of plain integers is read in chunks."""
         end = self.text.find("]", self.pos)
-        if end >= 0 and self._plain_body(end):
+        if end >= 0 and _INT_CHARS.fullmatch(self.text, self.pos, end):
             out: list = []
             for parts in self._chunks(end):
                 self.count_scalars(len(parts))
-                if not all(map(_PLAIN_INT.fullmatch, parts)):
+                try:  # INT is -?[0-9]{1,2000}: int() of a token of these characters reads exactly -?[0-9]+
+                    if parts and max(map(len, parts)) > 2000:
+                        raise ValueError
+                    values = list(map(int, parts))
+                except ValueError:
                     break
-                out.extend(map(int, parts))
+                out.extend(values)
             else:
                 self.pos = end + 1
                 return out

@@ -125,24 +125,29 @@ def _auto(cfg, params, options, device, progress, resources: Budget | None = Non
 def _tightest(cfg, params, candidates, budget, device, progress, resources: Budget | None = None):
     """Build every (strategy, options) candidate whose estimated cost fits `resources` (the others are skipped
     before they are built); the highest bound within the proof-length budget, then the shortest. Progress (one
-    line per candidate) goes to stderr when `progress` is set."""
+    line per candidate) goes to stderr when `progress` is set and stderr is a terminal."""
+    from checker.maxofk import table_ops
+
     start = time.perf_counter()
     best = None
+    progress_lines = progress and sys.stderr.isatty()
+    if table_ops(cfg, with_eqke=False) > budget:  # every candidate's proof length counts the tables' products
+        return None
     for i, (strategy, opts) in enumerate(candidates):
         name = variant_name(strategy, opts)
         if resources is not None:
             work, memory = estimate_strategy(cfg, strategy, opts)
             if work > resources.max_work or memory > resources.max_memory:
-                if progress:
+                if progress_lines:
                     print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, estimated {work:.3g} operations, "
                           f"{memory / 2 ** 20:.0f} MiB (over the budget)", file=sys.stderr, flush=True)
                 continue
-        if progress:
+        if progress_lines:
             print(f"auto {i + 1}/{len(candidates)}: {name} ...", file=sys.stderr, flush=True)
         try:
             cert, info = build_certificate(cfg, params, strategy, dict(opts), device, progress, resources)
         except OverBudget as exc:  # the witness built turned out over the budget
-            if progress:
+            if progress_lines:
                 print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, {exc}", file=sys.stderr, flush=True)
             continue
         key = (cert.claim, -info["verdict"].result.proof_length)
