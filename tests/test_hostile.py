@@ -133,6 +133,11 @@ def test_estimates_bound_the_proof_length():
         v = check_certificate(cert, budget=Budget())
         assert v.verdict == "accepted", v.reason
         assert schema_estimate(schema, version, cfg, witness)[0] >= v.result.proof_length
+    for name in ("max4-v64-s123.subcubic.cert", "max4-v64-s123.subcubic-lowrank.cert"):
+        cert = read_certificate(os.path.join(ROOT, "certificates", name))
+        v = check_certificate(cert, budget=Budget())
+        assert v.verdict == "accepted", v.reason
+        assert schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness)[0] >= v.result.proof_length
 
 
 def test_exact_path_work_is_charged_before_it_is_done():
@@ -293,3 +298,59 @@ def test_resource_errors_become_refusals(monkeypatch, tmp_path):
         monkeypatch.setattr(verify, "build_tables", boom)
         v = check_file(path, budget=Budget())
         assert v.verdict == "refused" and v.reason
+
+
+# --- the generator's guards -----------------------------------------------------------------------------------
+
+def _model_file(tmp_path, V, K):
+    from generator.modelio import save_model
+
+    cfg = ModelConfig(V, 32, 32, K)
+    path = str(tmp_path / f"m{V}-{K}.safetensors")
+    save_model(path, cfg, {n: v * np.float32(0.1) for n, v in random_params(cfg, 0).items()})
+    return path
+
+
+def _certify(*args):
+    return subprocess.run([sys.executable, "-m", "generator", *args], capture_output=True, text=True,
+                          timeout=TIME_LIMIT_S * 2, cwd=ROOT, preexec_fn=_limits)
+
+
+def test_generate_brute_force_on_a_large_model_refuses_up_front(tmp_path):
+    pytest.importorskip("torch", reason="certify needs the generator extra (torch)")
+    start = time.perf_counter()
+    p = _certify("generate", _model_file(tmp_path, 512, 20), "--strategy", "brute-force", "-o", str(tmp_path / "x"))
+    assert p.returncode == 2 and "over budget" in p.stderr and "--max-work" in p.stderr and "e+58" in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert time.perf_counter() - start < 30 and not (tmp_path / "x").exists()
+
+
+def test_eval_on_a_large_vocabulary_samples_within_the_memory_budget(tmp_path):
+    pytest.importorskip("torch", reason="certify needs the generator extra (torch)")
+    model = _model_file(tmp_path, 4096, 8)
+    p = _certify("eval", model, "--samples", "1000", "--json")
+    assert p.returncode == 0, p.stderr[-500:]
+    assert json.loads(p.stdout)["method"] == "sampled"
+    p = _certify("eval", model, "--samples", "10000000000")
+    assert p.returncode == 2 and "--max-work" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_export_of_a_large_brute_force_certificate_refuses_up_front(tmp_path):
+    pytest.importorskip("torch", reason="certify needs the generator extra (torch)")
+    cert = os.path.join(ROOT, "certificates", "max4-v64-s123.brute-force.cert")
+    p = _certify("export-coq", cert, "-o", str(tmp_path / "x.v"))
+    assert p.returncode == 2 and "over budget" in p.stderr and not (tmp_path / "x.v").exists()
+
+
+def test_default_strategy_is_auto_and_names_its_variant(tmp_path):
+    pytest.importorskip("torch", reason="certify needs the generator extra (torch)")
+    from generator.cli import build_parser
+
+    args = build_parser().parse_args(["generate", "m.safetensors", "-o", "x.cert"])
+    assert args.strategy == "auto"
+    model = os.path.join(ROOT, "models", "max4-v64-s123.safetensors")
+    p = _certify("generate", model, "--quiet", "--max-work", "5e7", "-o", str(tmp_path / "a.cert"))
+    assert p.returncode == 0, p.stderr[-500:]
+    assert "wrote" in p.stdout and ("subcubic (" in p.stdout or "cubic (" in p.stdout)
+    v = check_file(str(tmp_path / "a.cert"), budget=Budget(max_work=5 * 10 ** 7))
+    assert v.verdict == "accepted"
