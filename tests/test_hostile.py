@@ -354,3 +354,15 @@ def test_default_strategy_is_auto_and_names_its_variant(tmp_path):
     assert "wrote" in p.stdout and ("subcubic (" in p.stdout or "cubic (" in p.stdout)
     v = check_file(str(tmp_path / "a.cert"), budget=Budget(max_work=5 * 10 ** 7))
     assert v.verdict == "accepted"
+
+
+def test_progress_on_a_terminal_only_and_quiet_silences_it(capsys, monkeypatch):
+    cert = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert")
+    code, out, err = _main(capsys, cert)
+    assert code == 0 and err == ""  # not a terminal: quiet
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = _main(capsys, cert)
+    assert code == 0 and "certcheck " in err and "/64" in err and out.startswith("ACCEPTED")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = _main(capsys, "-q", cert)
+    assert code == 0 and err == ""
