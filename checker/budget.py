@@ -14,16 +14,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 # About what 2 cores do in 10 minutes of checking (benchmarks/bench_budget.py measures the checker's rate on the
-# shipped certificates: the slowest schema does ~5e7 operations per second per core).
+# shipped certificates: brute force, the bulk of the work, does about 5e7 operations per second on one core).
 DEFAULT_MAX_WORK = 6 * 10 ** 10
 # Well inside a laptop's memory.
 DEFAULT_MAX_MEMORY = 4 << 30
 
 # Memory model shared by the estimates (bytes): an exact table entry (fmpz plus its Python int copy, up to a
-# few hundred bits), a float64 array entry, and a parsed witness scalar (a Python object and its list slot).
+# few hundred bits) and a float64 array entry. (The parser bounds the witness to 2^24 scalars.)
 EXACT_ENTRY_BYTES = 256
 FLOAT_ENTRY_BYTES = 8
-WITNESS_SCALAR_BYTES = 64
 BASE_MEMORY = 256 << 20  # the interpreter, numpy and flint themselves
 # Work of one interpreted step (a Python-level loop iteration or numpy call) and of one arb operation, in the
 # unit of the proof length (a vectorised arithmetic operation): estimates add these where Python loops dominate.
@@ -45,8 +44,8 @@ class Budget:
     def require(self, work: int, memory: int, what: str) -> None:
         """Raise OverBudget unless work <= max_work and memory <= max_memory."""
         if work > self.max_work:
-            raise OverBudget(f"over budget: {what} needs about {work:.3g} operations, more than the limit of "
-                             f"{self.max_work:.3g} (raise it with --max-work N)")
+            raise OverBudget(f"over budget: {what} needs about {format_count(work)} operations, more than the "
+                             f"limit of {format_count(self.max_work)} (raise it with --max-work N)")
         if memory > self.max_memory:
             raise OverBudget(f"over budget: {what} needs about {format_size(memory)} of memory, more than the "
                              f"limit of {format_size(self.max_memory)} (raise it with --max-memory SIZE)")
@@ -55,8 +54,18 @@ class Budget:
 UNLIMITED = Budget(max_work=1 << 200, max_memory=1 << 200)
 
 
+def format_count(n: int) -> str:
+    """A count in 3 significant digits, '7.86e+24', or '10^19728' (rounded down) beyond the float range."""
+    n = int(n)
+    if n < 10 ** 300:
+        return f"{float(n):.3g}"
+    return f"10^{int((n.bit_length() - 1) * 0.30103)}"
+
+
 def format_size(n: int) -> str:
     """Bytes in binary units: '4 GiB', '1.5 MiB'."""
+    if n >= 1 << 50:
+        return f"{format_count(n >> 40)} TiB"
     for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:
             return f"{n / (1 << shift):.3g} {unit}"
@@ -140,8 +149,8 @@ class WorkMeter:
     def charge(self, work: int, what: str) -> None:
         self.work += work
         if self.work > self.budget.max_work:
-            raise OverBudget(f"over budget: {what}: the work reaches {self.work:.3g} operations, more than the "
-                             f"limit of {self.budget.max_work:.3g} (raise it with --max-work N)")
+            raise OverBudget(f"over budget: {what}: the work reaches {format_count(self.work)} operations, more "
+                             f"than the limit of {format_count(self.budget.max_work)} (raise it with --max-work N)")
 
 
 @contextmanager

@@ -205,7 +205,7 @@ class _Parser:
 
     def _plain_body(self, end: int) -> bool:
         """Whether text[self.pos:end] holds only common.WS and no comment (so that a split gives its tokens)."""
-        return "#" not in self.text[self.pos:end] and _OTHER_SPACE.search(self.text, self.pos, end) is None
+        return self.text.find("#", self.pos, end) < 0 and _OTHER_SPACE.search(self.text, self.pos, end) is None
 
     def vector(self) -> list:
         """'[' scalar* ']' (the caller read '['); a body of plain integers is read in chunks."""

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from checker.budget import Budget, OverBudget, schema_estimate
+from checker.budget import Budget, OverBudget, format_count, format_size, schema_estimate
 from checker.certificate import FORMAT_VERSION, Certificate
 from checker.model import ModelConfig, weights_sha256
 from checker.schemas.subcubic import ATTENTION, ATTENTION_ERROR, DIRECT_PATH, FACTORS, NEAR_MAX
@@ -117,7 +117,8 @@ def _auto(cfg, params, options, device, progress, resources: Budget | None = Non
     best = _tightest(cfg, params, candidates, budget, device, progress, resources)
     if best is None:
         raise OverBudget(f"over budget: no strategy fits (proof length <= {budget:g}, estimated work <= "
-                         f"{resources.max_work:.3g} operations, memory <= {resources.max_memory / 2 ** 30:.3g} GiB; "
+                         f"{format_count(resources.max_work)} operations, memory <= "
+                         f"{format_size(resources.max_memory)}; "
                          f"raise them with --budget, --max-work N, --max-memory SIZE)")
     return best
 
@@ -139,8 +140,8 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
             work, memory = estimate_strategy(cfg, strategy, opts)
             if work > resources.max_work or memory > resources.max_memory:
                 if progress_lines:
-                    print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, estimated {work:.3g} operations, "
-                          f"{memory / 2 ** 20:.0f} MiB (over the budget)", file=sys.stderr, flush=True)
+                    print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, estimated {format_count(work)} "
+                          f"operations, {format_size(memory)} (over the budget)", file=sys.stderr, flush=True)
                 continue
         if progress_lines:
             print(f"auto {i + 1}/{len(candidates)}: {name} ...", file=sys.stderr, flush=True)

@@ -59,6 +59,7 @@ def corpus() -> list[tuple[str, set[int], str, object]]:
         ("bf-64pow12.cert", {2}, "brute force over 64^12 inputs", _cert(bf, "brute-force", 1, {})),
         ("cubic-nctx65536.cert", {2}, "cubic with n_ctx 65536",
          _cert(ModelConfig(64, 1, 1, 65536), "cubic", 1, {"direct_path": "separate"})),
+        ("bf-k65536.cert", {2}, "brute force over 2^65536 inputs", _cert(ModelConfig(2, 1, 1, 65536), "brute-force", 1, {})),
         ("bf-vocab65536.cert", {2}, "brute force with d_vocab 65536 (FLINT would abort)",
          base.replace("d_vocab 4", "d_vocab 65536", 1)),
         ("cubic-vocab8192.cert", {2}, "cubic with d_vocab 8192 (FLINT would abort)",
