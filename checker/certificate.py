@@ -1,15 +1,20 @@
-"""Parsing a certificate (format v1) into plain data, with limits. Nothing in the file is executed."""
+"""Parsing a certificate (format v1) into plain data, with limits. Nothing in the file is executed.
+
+The syntax is the grammar in certificate.lark (its specification). This module reads it with a recursive-descent
+parser whose terminals are the grammar's own regular expressions, read from that file, and whose cost is linear
+in the file: numeric bodies are read in chunks, and every limit (the number of tensor values, witness entries
+and witness scalars) is known from the declared shapes before the values are read and is enforced as they are.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedInput, VisitError
 
 from checker.model import ModelConfig, check_params
 
@@ -17,10 +22,29 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_DIM = 1 << 16
 MAX_TENSOR_ELEMENTS = 1 << 24
+MAX_WITNESS_ENTRIES = 64
+MAX_WITNESS_SCALARS = 1 << 24
+MAX_REASON = 300  # characters of a one-line reason; longer ones are cut with "…"
 
 
 class MalformedCertificate(Exception):
-    """The input is not a well-formed certificate; the message says where and why."""
+    """The input is not a well-formed certificate; the message (one line, bounded) says where and why."""
+
+    def __init__(self, message: str):
+        super().__init__(bounded(message))
+
+
+def bounded(text: str, limit: int = MAX_REASON) -> str:
+    """text on one line, cut to at most `limit` characters with "…"."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def witness_scalar_limit(cfg: ModelConfig) -> int:
+    """The most scalars a witness may hold, from the declared shapes: room for any schema's tables over
+    (query, max, token) and (query, max, copies) cases and for low-rank factors, and at most 2^24."""
+    V, K = cfg.d_vocab, cfg.n_ctx
+    return min(MAX_WITNESS_SCALARS, 8 * V ** 3 + 8 * V * V * K + 4 * V * (cfg.d_model + cfg.d_head) + (1 << 16))
 
 
 @dataclass
@@ -56,118 +80,315 @@ def hexfloat32(x: float) -> str:
 
 def _parse_hexfloat32(text: str) -> float:
     value = float.fromhex(text)
-    if not np.isfinite(np.float32(value)) or float(np.float32(value)) != value or hexfloat32(value) != text:
+    with np.errstate(over="ignore"):
+        as_f32 = np.float32(value)
+    if not np.isfinite(as_f32) or float(as_f32) != value or hexfloat32(value) != text:
         raise MalformedCertificate(f"float literal {text} is not a canonical float32 value")
     return value
 
 
-@v_args(inline=True)
-class _ToData(Transformer):
-    def INT(self, tok: Token) -> int:
-        return int(tok)
-
-    def RATIONAL(self, tok: Token) -> Fraction:
-        num, den = tok.split("/")
-        if int(den) == 0:
-            raise MalformedCertificate(f"line {tok.line}: fraction with zero denominator")
-        return Fraction(int(num), int(den))
-
-    def STRING(self, tok: Token) -> str:
-        return str(tok[1:-1])
-
-    def NAME(self, tok: Token) -> str:
-        return str(tok)
-
-    def HEXFLOAT(self, tok: Token) -> float:
-        return _parse_hexfloat32(str(tok))
-
-    def header(self, version):
-        return ("header", version)
-
-    def schema(self, name, version):
-        return ("schema", (name, version))
-
-    def field(self, name, value):
-        return ("field", name, value)
-
-    def shape(self, *dims):
-        return tuple(dims)
-
-    def tensor(self, name, shape, *values):
-        return ("tensor", name, shape, values)
-
-    def model(self, *items):
-        return ("model", items)
-
-    def entry(self, name, value):
-        return (name, value)
-
-    def vector(self, *items):
-        return list(items)
-
-    def matrix(self, *rows):
-        return list(rows)
-
-    def witness(self, *entries):
-        return ("witness", entries)
-
-    def claim(self, value):
-        return ("claim", value)
-
-    def metafield(self, name, value):
-        return (name, value)
-
-    def meta(self, *items):
-        return ("meta", items)
-
-    def start(self, *parts):
-        return parts
-
 
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
+def _terminals() -> dict[str, re.Pattern]:
+    """The grammar's terminals (NAME: /regex/ lines of certificate.lark), compiled."""
     grammar = os.path.join(os.path.dirname(__file__), "certificate.lark")
     with open(grammar, encoding="utf-8") as f:
-        return Lark(f.read(), parser="lalr", transformer=_ToData())
+        found = dict(re.findall(r"^([A-Z]+): /(.*)/$", f.read(), re.M))
+    return {name: re.compile(pattern) for name, pattern in found.items()}
 
 
-def _unique(pairs, what: str) -> dict:
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedCertificate(f"duplicate {what} {key!r}")
-        out[key] = value
-    return out
+_SKIP = re.compile(r"(?:[ \t\f\r\n]+|#[^\n]{0,2000})*")  # %ignore WS (common.WS) and COMMENT
+_SPACE = re.compile(r"[ \t\f\r\n]")
+_OTHER_SPACE = re.compile(r"[^\S \t\f\r\n]")  # whitespace that common.WS does not include
+# The canonical text of a float32 value (what hexfloat32 writes), for the fast path; its value must also be
+# exactly a finite float32, which is checked on the whole array.
+_CANONICAL_HEX = re.compile(r"-?0x(?:0p\+0|1(?:\.[0-9a-f]{0,5}[1-9a-f])?p(?:\+0|[+-][1-9][0-9]{0,2}))")
+_INT_CHARS = re.compile(r"[ \t\f\r\n0-9-]*")  # a body of integers: int() then reads exactly -?[0-9]+
+_CHUNK = 1 << 20  # characters of a numeric body read at once
 
 
-def parse_certificate(text: str) -> Certificate:
-    """Parse certificate text; raises MalformedCertificate with a one-line reason."""
-    if len(text) > MAX_FILE_BYTES:
-        raise MalformedCertificate(f"file larger than the limit of {MAX_FILE_BYTES} bytes")
-    try:
-        parts = _parser().parse(text)
-    except UnexpectedInput as exc:
-        ctx = text[max(0, exc.pos_in_stream - 20): exc.pos_in_stream + 20] if exc.pos_in_stream is not None else ""
-        raise MalformedCertificate(
-            f"syntax error at line {exc.line}, column {exc.column} near {ctx!r}") from None
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, MalformedCertificate):
-            raise exc.orig_exc from None
-        raise MalformedCertificate(f"invalid value: {exc.orig_exc}") from None
-    except (LarkError, RecursionError, ValueError) as exc:
-        raise MalformedCertificate(f"cannot parse: {type(exc).__name__}") from None
-    sections = {p[0]: p[1:] for p in parts}
-    (version,) = sections["header"]
-    if version != FORMAT_VERSION:
-        raise MalformedCertificate(f"unsupported format version {version} (this checker reads {FORMAT_VERSION})")
-    (schema_name, schema_version), = sections["schema"]
-    (model_items,) = sections["model"]
-    fields = _unique([(i[1], i[2]) for i in model_items if i[0] == "field"], "model field")
-    tensors = [i for i in model_items if i[0] == "tensor"]
+class _Parser:
+    """Recursive descent over the grammar; each method reads one rule at self.pos."""
+
+    def __init__(self, text: str, budget=None):
+        self.text = text
+        self.pos = 0
+        self.budget = budget
+        self.t = _terminals()
+        self.scalars_left = MAX_WITNESS_SCALARS
+
+    # --- lexing -----------------------------------------------------------------------------------------------
+    def _where(self, pos: int | None = None) -> str:
+        pos = self.pos if pos is None else pos
+        line = self.text.count("\n", 0, pos) + 1
+        column = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+        return f"line {line}, column {column}"
+
+    def error(self, what: str, pos: int | None = None) -> MalformedCertificate:
+        pos = self.pos if pos is None else pos
+        near = self.text[pos: pos + 20]
+        return MalformedCertificate(f"syntax error at {self._where(pos)}: {what}" + (f" near {near!r}" if near else
+                                                                                      " at the end of the file"))
+
+    def skip(self) -> int:
+        """Past whitespace and comments; returns the new position."""
+        self.pos = _SKIP.match(self.text, self.pos).end()
+        return self.pos
+
+    def peek_literal(self, literal: str) -> bool:
+        self.skip()
+        return self.text.startswith(literal, self.pos)
+
+    def literal(self, literal: str) -> None:
+        if not self.peek_literal(literal):
+            raise self.error(f"expected {literal!r}")
+        self.pos += len(literal)
+
+    def match(self, terminal: str) -> str | None:
+        self.skip()
+        m = self.t[terminal].match(self.text, self.pos)
+        if m is None:
+            return None
+        self.pos = m.end()
+        return m.group()
+
+    def expect(self, *terminals: str) -> tuple[str, str]:
+        for terminal in terminals:
+            value = self.match(terminal)
+            if value is not None:
+                return terminal, value
+        raise self.error(f"expected {' or '.join(terminals)}")
+
+    def name(self, keyword: str | None = None) -> str | None:
+        """A NAME, unless it is spelled like `keyword`, the keyword that may also come here (lark's contextual
+        lexer makes a keyword of such a NAME, and only of the keywords that the parser state accepts)."""
+        start = self.pos
+        value = self.match("NAME")
+        if value is not None and value == keyword:
+            self.pos = start
+            return None
+        return value
+
+    # --- values -----------------------------------------------------------------------------------------------
+    def scalar_value(self, kind: str, text: str, pos: int):
+        if kind == "INT":
+            return int(text)
+        if kind == "RATIONAL":
+            num, den = text.split("/")
+            if int(den) == 0:
+                raise MalformedCertificate(f"{self._where(pos)}: fraction with zero denominator")
+            return Fraction(int(num), int(den))
+        return text[1:-1]
+
+    def count_scalars(self, n: int) -> None:
+        self.scalars_left -= n
+        if self.scalars_left < 0:
+            raise MalformedCertificate(f"witness holds more than {self.scalar_limit} scalars, the limit for this "
+                                       f"model's shapes")
+
+    def scalar(self):
+        pos = self.skip()
+        kind, text = self.expect("RATIONAL", "INT", "STRING")
+        self.count_scalars(1)
+        return self.scalar_value(kind, text, pos)
+
+    def _chunks(self, end: int):
+        """text[self.pos:end] split on whitespace, in chunks of about _CHUNK characters."""
+        start = self.pos
+        while start < end:
+            stop = min(end, start + _CHUNK)
+            if stop < end:
+                m = _SPACE.search(self.text, stop, end)
+                stop = m.start() if m else end
+            yield self.text[start:stop].split()
+            start = stop
+
+    def _plain_body(self, end: int) -> bool:
+        """Whether text[self.pos:end] holds only common.WS and no comment (so that a split gives its tokens)."""
+        return self.text.find("#", self.pos, end) < 0 and _OTHER_SPACE.search(self.text, self.pos, end) is None
+
+    def vector(self) -> list:
+        """'[' scalar* ']' (the caller read '['); a body of plain integers is read in chunks."""
+        end = self.text.find("]", self.pos)
+        if end >= 0 and _INT_CHARS.fullmatch(self.text, self.pos, end):
+            out: list = []
+            for parts in self._chunks(end):
+                self.count_scalars(len(parts))
+                try:  # INT is -?[0-9]{1,2000}: int() of a token of these characters reads exactly -?[0-9]+
+                    if parts and max(map(len, parts)) > 2000:
+                        raise ValueError
+                    values = list(map(int, parts))
+                except ValueError:
+                    break
+                out.extend(values)
+            else:
+                self.pos = end + 1
+                return out
+            self.scalars_left += len(out) + len(parts)  # not plain: read token by token, from the start
+        out = []
+        while not self.peek_literal("]"):
+            out.append(self.scalar())
+        self.pos += 1
+        return out
+
+    def value(self):
+        """scalar | vector | matrix."""
+        if not self.peek_literal("["):
+            return self.scalar()
+        self.pos += 1
+        if not self.peek_literal("["):
+            return self.vector()
+        rows = []
+        while self.peek_literal("["):
+            self.pos += 1
+            rows.append(self.vector())
+        self.literal("]")
+        return rows
+
+    def hexfloats(self, name: str, size: int) -> np.ndarray:
+        """HEXFLOAT* '}' (the caller read '{'): exactly `size` canonical float32 values."""
+        end = self.text.find("}", self.pos)
+        values = np.empty(size, dtype=np.float64)
+        filled = 0
+        if end >= 0 and self._plain_body(end):
+            for parts in self._chunks(end):
+                if filled + len(parts) > size or not all(map(_CANONICAL_HEX.fullmatch, parts)):
+                    break
+                values[filled: filled + len(parts)] = list(map(float.fromhex, parts))
+                filled += len(parts)
+            else:
+                if filled == size:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        as_f32 = values.astype(np.float32)
+                    if np.all(np.isfinite(as_f32)) and np.array_equal(as_f32.astype(np.float64), values):
+                        self.pos = end + 1
+                        return as_f32
+        filled = 0  # token by token: the exact reason for what the fast path could not take
+        while True:
+            pos = self.skip()
+            text = self.match("HEXFLOAT")
+            if text is None:
+                break
+            if filled == size:
+                raise MalformedCertificate(f"tensor {name!r} has more than the {size} values its shape needs")
+            values[filled] = _parse_hexfloat32(text)
+            filled += 1
+        self.literal("}")
+        if filled != size:
+            raise MalformedCertificate(f"tensor {name!r} has {filled} values, its shape needs {size}")
+        return values.astype(np.float32)
+
+    # --- sections ---------------------------------------------------------------------------------------------
+    def model(self, fields_out: dict, params: dict) -> ModelConfig:
+        self.literal("model")
+        self.literal("{")
+        while True:
+            start = self.pos
+            field_name = self.name("tensor")
+            if field_name is None:
+                self.pos = start
+                break
+            if field_name in fields_out:
+                raise MalformedCertificate(f"duplicate model field {field_name!r}")
+            kind, text = self.expect("INT", "STRING")
+            fields_out[field_name] = int(text) if kind == "INT" else text[1:-1]
+        config = _config(fields_out)
+        if self.budget is not None:
+            from checker.budget import table_estimate
+
+            self.budget.require(*table_estimate(config), "building this model's exact tables")
+        self.scalar_limit = self.scalars_left = witness_scalar_limit(config)
+        expected = config.shapes()
+        while self.peek_literal("tensor"):
+            self.pos += len("tensor")
+            _, text = self.expect("STRING")
+            name = text[1:-1]
+            self.literal("[")
+            dims = []
+            while True:
+                dim = self.match("INT")
+                if dim is None:
+                    break
+                if len(dims) == 3:
+                    raise MalformedCertificate(f"tensor {name!r} has more than 3 dimensions")
+                dims.append(int(dim))
+            self.literal("]")
+            if name in params:
+                raise MalformedCertificate(f"duplicate tensor {name!r}")
+            if name not in expected:
+                raise MalformedCertificate(f"model: unexpected tensor {name}")
+            if tuple(dims) != expected[name]:
+                raise MalformedCertificate(f"model: tensor {name} has shape {tuple(dims)}, expected {expected[name]}")
+            size = int(np.prod(dims, dtype=object)) if dims else 1
+            if size > MAX_TENSOR_ELEMENTS:
+                raise MalformedCertificate(f"tensor {name!r} has {size} elements, over the limit of "
+                                           f"{MAX_TENSOR_ELEMENTS}")
+            self.literal("{")
+            params[name] = self.hexfloats(name, size).reshape(dims)
+        self.literal("}")
+        return config
+
+    def parse(self) -> Certificate:
+        self.literal("compact-proofs-certificate")
+        version = int(self.expect("INT")[1])
+        if version != FORMAT_VERSION:
+            raise MalformedCertificate(f"unsupported format version {version} (this checker reads {FORMAT_VERSION})")
+        self.literal("schema")
+        schema_name = self.expect("STRING")[1][1:-1]
+        schema_version = int(self.expect("INT")[1])
+        fields: dict = {}
+        params: dict[str, np.ndarray] = {}
+        config = self.model(fields, params)
+        try:
+            check_params(config, params)
+        except ValueError as exc:
+            raise MalformedCertificate(f"model: {exc}") from None
+        self.literal("witness")
+        self.literal("{")
+        witness: dict = {}
+        while True:
+            start = self.pos
+            entry = self.name()
+            if entry is None:
+                self.pos = start
+                break
+            if entry in witness:
+                raise MalformedCertificate(f"duplicate witness entry {entry!r}")
+            if len(witness) == MAX_WITNESS_ENTRIES:
+                raise MalformedCertificate(f"witness has more than {MAX_WITNESS_ENTRIES} entries")
+            witness[entry] = self.value()
+        self.literal("}")
+        self.literal("claim")
+        pos = self.skip()
+        kind, text = self.expect("RATIONAL", "INT")
+        claim = Fraction(self.scalar_value(kind, text, pos))
+        meta: dict = {}
+        if self.peek_literal("meta"):
+            self.pos += len("meta")
+            self.literal("{")
+            while True:
+                start = self.pos
+                key = self.name()
+                if key is None:
+                    self.pos = start
+                    break
+                if key in meta:
+                    raise MalformedCertificate(f"duplicate meta field {key!r}")
+                meta[key] = self.expect("STRING")[1][1:-1]
+            self.literal("}")
+        self.skip()
+        if self.pos != len(self.text):
+            raise self.error("expected the end of the file")
+        return Certificate(version, schema_name, schema_version, config, str(fields["sha256"]), params, witness,
+                           claim, meta)
+
+
+def _config(fields: dict) -> ModelConfig:
+    """The model config from the header's fields, each dimension in 1..MAX_DIM (before any array is built)."""
     try:
         config = ModelConfig(int(fields["d_vocab"]), int(fields["d_model"]), int(fields["d_head"]),
                              int(fields["n_ctx"]), str(fields["task"]))
-        sha256 = str(fields["sha256"])
+        str(fields["sha256"])
     except KeyError as exc:
         raise MalformedCertificate(f"model is missing field {exc.args[0]}") from None
     except (TypeError, ValueError):
@@ -175,30 +396,25 @@ def parse_certificate(text: str) -> Certificate:
     for dim_name in ("d_vocab", "d_model", "d_head", "n_ctx"):
         if not 1 <= getattr(config, dim_name) <= MAX_DIM:
             raise MalformedCertificate(f"model field {dim_name} out of range 1..{MAX_DIM}")
-    params: dict[str, np.ndarray] = {}
-    for _, name, shape, values in tensors:
-        if name in params:
-            raise MalformedCertificate(f"duplicate tensor {name!r}")
-        size = int(np.prod(shape, dtype=object)) if shape else 1
-        if any(d < 0 for d in shape) or size > MAX_TENSOR_ELEMENTS:
-            raise MalformedCertificate(f"tensor {name!r} has an invalid shape {list(shape)}")
-        if len(values) != size:
-            raise MalformedCertificate(f"tensor {name!r} has {len(values)} values, its shape {list(shape)} needs {size}")
-        params[name] = np.array(values, dtype=np.float64).astype(np.float32).reshape(shape)
+    return config
+
+
+def parse_certificate(text: str, budget=None) -> Certificate:
+    """Parse certificate text; raises MalformedCertificate with a one-line reason. With a budget
+    (checker.budget.Budget), a model whose exact tables alone exceed it raises OverBudget before its weights are
+    read."""
+    if len(text) > MAX_FILE_BYTES:
+        raise MalformedCertificate(f"file larger than the limit of {MAX_FILE_BYTES} bytes")
     try:
-        check_params(config, params)
-    except ValueError as exc:
-        raise MalformedCertificate(f"model: {exc}") from None
-    (witness_entries,) = sections["witness"]
-    witness = _unique(witness_entries, "witness entry")
-    (claim,) = sections["claim"]
-    claim = Fraction(claim)
-    meta = _unique(sections["meta"][0], "meta field") if "meta" in sections else {}
-    return Certificate(version, schema_name, schema_version, config, sha256, params, witness, claim, meta)
+        return _Parser(text, budget).parse()
+    except RecursionError:
+        raise MalformedCertificate("cannot parse: nesting too deep") from None
+    except ValueError as exc:  # e.g. an integer conversion beyond Python's limit
+        raise MalformedCertificate(f"cannot parse: {exc}") from None
 
 
-def read_certificate(path: str) -> Certificate:
-    """Read and parse a certificate file (size-limited, UTF-8)."""
+def read_certificate(path: str, budget=None) -> Certificate:
+    """Read and parse a certificate file (size-limited, UTF-8); see parse_certificate for the budget."""
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -210,4 +426,4 @@ def read_certificate(path: str) -> Certificate:
         raise MalformedCertificate("file is not UTF-8 text") from None
     except OSError as exc:
         raise MalformedCertificate(f"cannot read file: {exc.strerror or exc}") from None
-    return parse_certificate(text)
+    return parse_certificate(text, budget)

@@ -110,3 +110,47 @@ def weights_sha256(cfg: ModelConfig, params: dict[str, np.ndarray]) -> str:
             h.update(struct.pack("<Q", dim))
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be read; the message is one line for the user."""
+
+
+IGNORED_BUFFERS = ("blocks.0.attn.IGNORE", "blocks.0.attn.mask")  # TransformerLens buffers, not weights
+MAX_MODEL_TENSOR_ELEMENTS = 1 << 24
+
+
+def read_model_sha256(path: str) -> str:
+    """The weight hash (weights_sha256) of a safetensors model file, read with safetensors' numpy API.
+
+    Tensor shapes are checked from the file's header before any tensor is read; raises ModelFileError."""
+    import os
+
+    if not os.path.isfile(path):
+        raise ModelFileError("no such file")
+    try:
+        from safetensors import safe_open
+
+        params = {}
+        with safe_open(path, framework="np") as f:
+            names = [n for n in f.keys() if n not in IGNORED_BUFFERS]
+            for name in names:
+                shape = f.get_slice(name).get_shape()
+                size = 1
+                for dim in shape:
+                    size *= int(dim)
+                if len(shape) > 3 or size > MAX_MODEL_TENSOR_ELEMENTS:
+                    raise ModelFileError(f"tensor {name} has shape {list(shape)[:8]}, beyond the limits")
+            for name in names:
+                params[name] = f.get_tensor(name)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"not a readable safetensors file ({msg})") from None
+    try:
+        cfg = ModelConfig.infer({k: tuple(v.shape) for k, v in params.items()})
+        check_params(cfg, params)
+    except ValueError as exc:
+        raise ModelFileError(str(exc)) from None
+    return weights_sha256(cfg, params)

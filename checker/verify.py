@@ -8,9 +8,9 @@ from fractions import Fraction
 
 import flint
 
+from checker.budget import UNLIMITED, Budget, OverBudget, metered, schema_estimate
+from checker.certificate import Certificate, MalformedCertificate, bounded, read_certificate
 from checker.exact import float_environment_ok
-
-from checker.certificate import Certificate, MalformedCertificate, read_certificate
 from checker.maxofk import build_tables
 from checker.model import weights_sha256
 from checker.schemas import Rejected, SchemaResult, schema_registry
@@ -18,7 +18,8 @@ from checker.schemas import Rejected, SchemaResult, schema_registry
 
 @dataclass
 class Verdict:
-    """The outcome for one file: verdict is 'accepted', 'rejected' or 'malformed'."""
+    """The outcome for one file: verdict is 'accepted', 'rejected', 'malformed' (unreadable input) or 'refused'
+    (over the work or memory budget, or out of resources: nothing was decided)."""
 
     file: str
     verdict: str
@@ -51,8 +52,10 @@ class Verdict:
         }
 
 
-def check_certificate(cert: Certificate, file: str = "<certificate>", progress=None) -> Verdict:
-    """Recompute the certificate's bound and compare it with its claim."""
+def check_certificate(cert: Certificate, file: str = "<certificate>", progress=None,
+                      budget: Budget | None = None) -> Verdict:
+    """Recompute the certificate's bound and compare it with its claim. With a budget, a check whose estimated
+    work or memory (the schema's `estimate`) exceeds it is refused before any heavy work."""
     start = time.perf_counter()
     schema = f"{cert.schema} v{cert.schema_version}"
     verdict = Verdict(file, "rejected", schema=schema, model_sha256=cert.sha256, claim=cert.claim)
@@ -61,6 +64,14 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
         verdict.reason = f"unknown proof schema {schema}"
         verdict.verdict = "malformed"
         return verdict
+    work = 0
+    if budget is not None:
+        try:
+            work, memory = schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness)
+            budget.require(work, memory, f"checking this {schema} certificate")
+        except OverBudget as exc:
+            verdict.verdict, verdict.reason = "refused", str(exc)
+            return verdict
     actual = weights_sha256(cert.config, cert.params)
     if actual != cert.sha256:
         verdict.reason = f"weight hash mismatch: the weights hash to {actual}, the certificate says {cert.sha256}"
@@ -74,10 +85,15 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     old_prec = flint.ctx.prec
     flint.ctx.prec = 128
     try:
-        tables = build_tables(cert.config, cert.params)
-        result = check(cert, tables, progress=progress)
+        with metered(budget or UNLIMITED, start=work):
+            tables = build_tables(cert.config, cert.params)
+            result = check(cert, tables, progress=progress)
     except Rejected as exc:
-        verdict.reason = str(exc)
+        verdict.reason = bounded(str(exc))
+        verdict.seconds = time.perf_counter() - start
+        return verdict
+    except OverBudget as exc:
+        verdict.verdict, verdict.reason = "refused", str(exc)
         verdict.seconds = time.perf_counter() - start
         return verdict
     finally:
@@ -88,18 +104,34 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     if result.bound >= cert.claim:
         verdict.verdict = "accepted"
     else:
-        verdict.reason = (f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker proved, "
-                          f"{result.bound} ({float(result.bound):.6f})")
+        verdict.reason = bounded(f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker "
+                                 f"proved, {result.bound} ({float(result.bound):.6f})")
     return verdict
 
 
-def check_file(path: str) -> Verdict:
-    """Read, parse and check one certificate file; malformed input gives a 'malformed' verdict."""
+def check_file(path: str, budget: Budget | None = None, progress=None, model_sha256: str | None = None) -> Verdict:
+    """Read, parse and check one certificate file: malformed input gives a 'malformed' verdict, input over the
+    budget (by estimate, before the work) or exhausting memory or recursion a 'refused' one. With model_sha256,
+    a certificate about other weights is rejected."""
     start = time.perf_counter()
     try:
-        cert = read_certificate(path)
-    except MalformedCertificate as exc:
-        return Verdict(path, "malformed", reason=str(exc), seconds=time.perf_counter() - start)
-    verdict = check_certificate(cert, path)
+        try:
+            cert = read_certificate(path, budget)
+        except MalformedCertificate as exc:
+            return Verdict(path, "malformed", reason=str(exc), seconds=time.perf_counter() - start)
+        except OverBudget as exc:
+            return Verdict(path, "refused", reason=str(exc), seconds=time.perf_counter() - start)
+        if model_sha256 is not None and cert.sha256 != model_sha256:
+            return Verdict(path, "rejected", reason=f"the certificate is about the weights with hash {cert.sha256}, "
+                                                     f"not the given model's {model_sha256}",
+                           schema=f"{cert.schema} v{cert.schema_version}", model_sha256=cert.sha256,
+                           claim=cert.claim, seconds=time.perf_counter() - start)
+        verdict = check_certificate(cert, path, progress=progress, budget=budget)
+        verdict.reason = bounded(verdict.reason)
+    except MemoryError:
+        return Verdict(path, "refused", reason="out of memory (raise the limits or check on a larger machine)",
+                       seconds=time.perf_counter() - start)
+    except RecursionError:
+        return Verdict(path, "refused", reason="recursion too deep", seconds=time.perf_counter() - start)
     verdict.seconds = time.perf_counter() - start
     return verdict

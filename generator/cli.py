@@ -34,7 +34,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from generator.modelio import load_model
 
     cfg, params, _ = load_model(args.model)
-    result = float_accuracy(cfg, params, device=args.device, samples=args.samples, progress=not args.json)
+    from checker.budget import budget_from_args
+
+    batch = _eval_batch(cfg, args.samples, budget_from_args(args))  # refuses (OverBudget) above the budget
+    result = float_accuracy(cfg, params, device=args.device, samples=args.samples, progress=not args.json,
+                            batch=batch)
     result["model"] = args.model
     if args.json:
         print(json.dumps(result))
@@ -46,6 +50,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"{args.model}: float accuracy ~{result['accuracy']:.6f} (95% CI {lo:.6f}-{hi:.6f}, "
               f"{result['samples']} sampled of {result['total']:.3g}) -- float32 estimate, not a proof")
     return 0
+
+
+FLOAT_OPS_PER_WORK = 20  # torch float32 operations per unit of checker work (vectorised float vs exact/rigorous)
+EXPORT_WORK_FACTOR = 50  # the export re-runs the check in its own interpreted program (generator/export/pyeval)
+
+
+def _eval_batch(cfg, samples: int, budget) -> int:
+    """The batch size for `certify eval` that keeps its memory within the budget; raises OverBudget when the
+    evaluation's work (all inputs, or the samples) or even a one-sequence batch does not fit."""
+    from checker.budget import BASE_MEMORY, OverBudget
+    from generator.evaluate import EXHAUSTIVE_LIMIT
+
+    V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
+    n = V ** K if V ** K <= EXHAUSTIVE_LIMIT else samples
+    per_sequence_flops = 2 * K * m * h * 3 + 4 * K * h + 2 * m * V + 4 * V
+    budget.require(n * per_sequence_flops // FLOAT_OPS_PER_WORK, BASE_MEMORY, "this float evaluation")
+    per_sequence_bytes = 4 * (4 * V + 3 * K * (m + h) + 2 * K) + 16 * K  # activations, logits, tokens
+    batch = min(1 << 18, (budget.max_memory - BASE_MEMORY) // (2 * per_sequence_bytes))
+    if batch < 1:
+        raise OverBudget(f"over budget: one sequence of this float evaluation needs about {per_sequence_bytes} "
+                         f"bytes beyond the interpreter (raise the limit with --max-memory SIZE)")
+    return int(batch)
+
+
+def _check_export_budget(cert, budget) -> None:
+    """Refuse (OverBudget) an export whose check, re-run by the export's interpreted program, would exceed the
+    budget: the schema's estimate times EXPORT_WORK_FACTOR, and for brute force the list of every input."""
+    from checker.budget import schema_estimate
+
+    estimate = schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness)
+    if estimate is None:
+        return  # an unknown schema: the export itself says so
+    work, memory = estimate
+    if cert.schema == "brute-force":  # the exported program enumerates all d_vocab^K inputs as lists
+        memory += 4 * cert.config.d_vocab ** cert.config.n_ctx * (64 + 8 * cert.config.n_ctx)
+    budget.require(work * EXPORT_WORK_FACTOR, memory, f"exporting this {cert.schema} certificate")
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -62,7 +102,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from checker.certificate import MalformedCertificate
     from generator.export import ExportError, export_file
 
+    from checker.budget import budget_from_args
+    from checker.certificate import read_certificate
+
     try:
+        _check_export_budget(read_certificate(args.certificate, budget_from_args(args)), budget_from_args(args))
         info = export_file(args.certificate, args.output, args.language, prec=args.prec)
     except MalformedCertificate as exc:
         print(f"certify: error: {args.certificate}: {exc}", file=sys.stderr)
@@ -86,10 +130,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if args.strategy != "auto":
             raise ValueError("--budget applies to --strategy auto")
         options["budget"] = str(args.budget)
+    from checker.budget import budget_from_args
+
     cert, info = build_certificate(cfg, params, args.strategy, options, device=args.device,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, budget=budget_from_args(args))
     write_certificate(args.output, cert)
-    print(f"wrote {args.output}: {cert.schema} certificate, accuracy >= {cert.claim.numerator}/"
+    print(f"wrote {args.output}: {info['variant']} certificate, accuracy >= {cert.claim.numerator}/"
           f"{cert.claim.denominator} ({float(cert.claim):.6f}), {info['seconds']:.1f} s")
     return 0
 
@@ -103,6 +149,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from checker.budget import add_budget_arguments
+
     parser = argparse.ArgumentParser(
         prog="certify",
         description="Train Max-of-K transformers and generate accuracy certificates (checked by certcheck).")
@@ -132,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=1_000_000, help="samples when exhaustive is too large")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_budget_arguments(p)
     p.set_defaults(func=_cmd_eval)
 
     for lang, ext, proof in (("lean", ".lean", "native_decide"), ("coq", ".v", "vm_compute")):
@@ -140,13 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("certificate", help="certificate file (.cert)")
         p.add_argument("-o", "--output", required=True, help=f"file to write ({ext})")
         p.add_argument("--prec", type=int, help="fixed-point bits for exp bounds (default: the smallest that works)")
+        add_budget_arguments(p)
         p.set_defaults(func=_cmd_export, language=lang)
 
-    from generator.generate import STRATEGIES
+    from generator.generate import DEFAULT_STRATEGY, STRATEGIES
 
     p = sub.add_parser("generate", help="search for a proof and write a certificate (check it with certcheck)")
     p.add_argument("model", help="model file (.safetensors, ours or a plain TransformerLens state dict)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="brute-force", help="proof strategy")
+    p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
+                   help=f"proof strategy (default {DEFAULT_STRATEGY}: the tightest that fits the work and memory "
+                        f"budget)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="pin a strategy option (repeatable). cubic: direct_path=separate|joint|per-output. "
                         "subcubic (unpinned options are searched, the tightest certificate is written): "
@@ -156,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
+    add_budget_arguments(p)
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("report", help="table and plot (bound against proof length) of every certificate")
@@ -168,11 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from checker.budget import OverBudget
     from generator.modelio import ModelFileError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except OverBudget as exc:  # refused before the work, by estimate
+        print(f"certify: {exc}", file=sys.stderr)
+        return 2
     except ModelFileError as exc:
         print(f"certify: error: {exc}", file=sys.stderr)
         return 2

@@ -3,11 +3,13 @@ the checker's exact computation, so the certificate the generator writes is one 
 
 from __future__ import annotations
 
+import sys
 import time
 from fractions import Fraction
 
 import numpy as np
 
+from checker.budget import Budget, OverBudget, format_count, format_size, schema_estimate
 from checker.certificate import FORMAT_VERSION, Certificate
 from checker.model import ModelConfig, weights_sha256
 from checker.schemas.subcubic import ATTENTION, ATTENTION_ERROR, DIRECT_PATH, FACTORS, NEAR_MAX
@@ -15,18 +17,58 @@ from checker.verify import check_certificate
 from generator import __version__
 
 STRATEGIES = ("brute-force", "cubic", "subcubic", "auto")
+DEFAULT_STRATEGY = "auto"  # the tightest candidate that fits the default work and memory budget: it finishes
+
+
+SCHEMA_OF = {"brute-force": ("brute-force", 1), "cubic": ("cubic", 1), "subcubic": ("subcubic", 2)}
+
+
+def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
+    """A witness with the shape the strategy's search will write (every case claimed, no token refined), for
+    estimating a candidate's cost before building it."""
+    if strategy == "cubic":
+        return {"direct_path": options.get("direct_path", "joint")}
+    if strategy == "subcubic":
+        V, K = cfg.d_vocab, cfg.n_ctx
+        out = {k: options[k] for k in ("attention", "near_max", "direct_path") if k in options}
+        if options.get("attention") == "low-rank":
+            out["query_factor"] = [[0] * int(options.get("rank", 1))]
+        out["gaps"] = [[1] * K] * (V * V)
+        return out
+    return {}
+
+
+def estimate_strategy(cfg: ModelConfig, strategy: str, options: dict) -> tuple[int, int] | None:
+    """(work, memory) of checking what the strategy builds, from the config (None for an unknown strategy)."""
+    if strategy not in SCHEMA_OF:
+        return None
+    return schema_estimate(*SCHEMA_OF[strategy], cfg, witness_skeleton(cfg, strategy, options))
+
+
+def variant_name(strategy: str, options: dict) -> str:
+    """e.g. 'subcubic (direct_path=mean-residual, attention=exact, near_max=refine)'."""
+    shown = ", ".join(f"{k}={v}" for k, v in options.items() if k != "budget")
+    return f"{strategy} ({shown})" if shown else strategy
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
-                      device: str | None = None, progress: bool = True) -> tuple[Certificate, dict]:
-    """Search for a witness, compute its exact bound with the checker's library, return the certificate."""
+                      device: str | None = None, progress: bool = True,
+                      budget: Budget | None = None) -> tuple[Certificate, dict]:
+    """Search for a witness, compute its exact bound with the checker's library, return the certificate.
+
+    With a budget, a strategy whose estimated work or memory exceeds it raises OverBudget before any search."""
     start = time.perf_counter()
     if strategy == "auto":
-        return _auto(cfg, params, dict(options or {}), device, progress)
+        return _auto(cfg, params, dict(options or {}), device, progress, budget)
     if strategy == "subcubic":
         variants = subcubic_variants(dict(options or {}), max_rank=cfg.d_head)
         if len(variants) > 1:  # the search over options: the tightest variant
-            return _tightest(cfg, params, [("subcubic", v) for v in variants], float("inf"), device, progress)
+            return _tightest(cfg, params, [("subcubic", v) for v in variants], float("inf"), device, progress, budget)
+    if budget is not None and strategy in SCHEMA_OF:
+        opts = dict(options or {})
+        if strategy == "subcubic":
+            (opts,) = subcubic_variants(opts, max_rank=cfg.d_head)
+        budget.require(*estimate_strategy(cfg, strategy, opts), f"the {strategy} strategy on this model")
     schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
@@ -37,17 +79,19 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
         bar = tqdm(total=cfg.d_vocab, desc="brute force (exact check)", unit="query", leave=False)
     callback = (lambda done, total: bar.update(done - bar.n)) if bar is not None else None
     try:
-        verdict = check_certificate(cert, progress=callback)  # exact: the claim is what the checker proves
+        verdict = check_certificate(cert, progress=callback, budget=budget)  # exact: the claim is what it proves
     finally:
         if bar is not None:
             bar.close()
+    if verdict.verdict == "refused":
+        raise OverBudget(verdict.reason)
     if verdict.bound is None:
         raise RuntimeError(f"the checker rejected the generator's own witness: {verdict.reason}")
     cert.claim = verdict.bound
     seconds = time.perf_counter() - start
     cert.meta = {"generator": f"certify {__version__}", "generation_seconds": f"{seconds:.2f}",
                  "proof_length": str(verdict.result.proof_length)}
-    return cert, {"seconds": seconds, "verdict": verdict}
+    return cert, {"seconds": seconds, "verdict": verdict, "variant": variant_name(strategy, dict(options or {}))}
 
 
 def brute_force_length(cfg: ModelConfig) -> int:
@@ -55,27 +99,58 @@ def brute_force_length(cfg: ModelConfig) -> int:
     return cfg.d_vocab ** cfg.n_ctx * 2 * (cfg.n_ctx + 1) * cfg.d_vocab
 
 
-def _auto(cfg, params, options, device, progress):
-    """The tightest certificate whose proof length is within options['budget'] (default: no limit)."""
+def _auto(cfg, params, options, device, progress, resources: Budget | None = None):
+    """The tightest certificate whose proof length is within options['budget'] (default: no limit), among the
+    candidates whose estimated cost fits the work and memory budget (default: checker.budget's defaults).
+
+    Without a proof-length budget the candidates are the tightest variant of each kind (the subcubic search's
+    default variants, the three cubic variants, brute force); with one, the full subcubic grid as well."""
     budget = float(options.pop("budget", "inf"))
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
-    candidates = [("subcubic", opts) for opts in subcubic_variants({}, full_grid=True, max_rank=cfg.d_head)]
+    resources = resources or Budget()
+    grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head)
+    candidates = [("subcubic", opts) for opts in grid]
     candidates += [("cubic", {"direct_path": path}) for path in ("separate", "joint", "per-output")]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
-    best = _tightest(cfg, params, candidates, budget, device, progress)
+    best = _tightest(cfg, params, candidates, budget, device, progress, resources)
     if best is None:
-        raise ValueError(f"no strategy fits a proof-length budget of {budget:g}")
+        raise OverBudget(f"over budget: no strategy fits (proof length <= {budget:g}, estimated work <= "
+                         f"{format_count(resources.max_work)} operations, memory <= "
+                         f"{format_size(resources.max_memory)}; "
+                         f"raise them with --budget, --max-work N, --max-memory SIZE)")
     return best
 
 
-def _tightest(cfg, params, candidates, budget, device, progress):
-    """Build every (strategy, options) candidate; the highest bound within the budget, then the shortest."""
+def _tightest(cfg, params, candidates, budget, device, progress, resources: Budget | None = None):
+    """Build every (strategy, options) candidate whose estimated cost fits `resources` (the others are skipped
+    before they are built); the highest bound within the proof-length budget, then the shortest. Progress (one
+    line per candidate) goes to stderr when `progress` is set and stderr is a terminal."""
+    from checker.maxofk import table_ops
+
     start = time.perf_counter()
     best = None
-    for strategy, opts in candidates:
-        cert, info = build_certificate(cfg, params, strategy, dict(opts), device, progress)
+    progress_lines = progress and sys.stderr.isatty()
+    if table_ops(cfg, with_eqke=False) > budget:  # every candidate's proof length counts the tables' products
+        return None
+    for i, (strategy, opts) in enumerate(candidates):
+        name = variant_name(strategy, opts)
+        if resources is not None:
+            work, memory = estimate_strategy(cfg, strategy, opts)
+            if work > resources.max_work or memory > resources.max_memory:
+                if progress_lines:
+                    print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, estimated {format_count(work)} "
+                          f"operations, {format_size(memory)} (over the budget)", file=sys.stderr, flush=True)
+                continue
+        if progress_lines:
+            print(f"auto {i + 1}/{len(candidates)}: {name} ...", file=sys.stderr, flush=True)
+        try:
+            cert, info = build_certificate(cfg, params, strategy, dict(opts), device, progress, resources)
+        except OverBudget as exc:  # the witness built turned out over the budget
+            if progress_lines:
+                print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, {exc}", file=sys.stderr, flush=True)
+            continue
         key = (cert.claim, -info["verdict"].result.proof_length)
         if -key[1] <= budget and (best is None or key > best[0]):
             best = (key, cert, info)

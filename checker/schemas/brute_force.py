@@ -13,8 +13,10 @@ from fractions import Fraction
 import flint
 import numpy as np
 
+from checker.budget import ARB_OP_WORK, FLOAT_ENTRY_BYTES, PY_STEP_WORK, charge, table_estimate
 from checker.exact import float_enclosure
 from checker.maxofk import MaxOfKTables, table_ops
+from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
 
 UNIT_ROUNDOFF = 2.0 ** -53
@@ -131,10 +133,19 @@ def count_correct(t: MaxOfKTables, force_exact: bool = False, progress=None) -> 
         magnitude_ok = False
     factor = threshold_factor(K)
     prefixes = V ** (K - 1)
+    # the exponentials of every query first: the queries whose inputs all go to the exact path are known, and
+    # their work is charged before any input is evaluated
+    exps_by_query = [None if (force_exact or not magnitude_ok) else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
+                     for q in range(V)]
+    all_exact = sum(e is None for e in exps_by_query)
+    if all_exact:
+        charge(all_exact * prefixes * exact_input_work(cfg),
+               f"brute force: {all_exact * prefixes:.3g} inputs go to the exact path (exponentials underflow or "
+               f"table values are beyond float range)")
     for q in range(V):
-        exps = None if (force_exact or not magnitude_ok) else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
-        if exps is None:
-            undecided_tokens = [_unrank(r, V, K - 1) + (q,) for r in range(prefixes)]
+        exps = exps_by_query[q]
+        if exps is None:  # streamed: one input at a time, memory independent of the number of inputs
+            undecided_tokens = (_unrank(r, V, K - 1) + (q,) for r in range(prefixes))
         else:
             undecided_tokens = _fast_query(t, q, exps, evou, pvou, eupu, factor, stats)
         for tokens in undecided_tokens:
@@ -156,8 +167,14 @@ def _unrank(r: int, V: int, n: int) -> tuple[int, ...]:
     return tuple(digits[::-1])
 
 
-def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats) -> list[tuple[int, ...]]:
-    """Float64 fast path for all inputs ending in q; returns the inputs it could not decide."""
+def exact_input_work(cfg: ModelConfig) -> int:
+    """Work of deciding one input on the exact path (arb operations and Python steps, per output and position)."""
+    return (ARB_OP_WORK + PY_STEP_WORK) * 2 * (cfg.n_ctx + 1) * cfg.d_vocab
+
+
+def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats):
+    """Float64 fast path for all inputs ending in q; yields the inputs it could not decide, chunk by chunk
+    (memory independent of the number of inputs)."""
     V, K = t.config.d_vocab, t.config.n_ctx
     exp_tok, exp_pos = exps
     # rows[i][t] = EVOU[t] + PVOU[i] + EUPU[q]; weight of position i holding t: exp_tok[t] * exp_pos[i]
@@ -166,7 +183,6 @@ def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats) -> list[tuple[int, 
     w_last = exp_tok[q] * exp_pos[K - 1]
     base = w_last * rows[K - 1][q]
     n_prefix = V ** (K - 1)
-    undecided = []
     chunk = max(1, min(n_prefix, CHUNK_ROWS))
     for start in range(0, n_prefix, chunk):
         idx = np.arange(start, min(n_prefix, start + chunk))
@@ -192,9 +208,24 @@ def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats) -> list[tuple[int, 
         stats["correct"] += int(ok.sum())
         stats["wrong"] += int(bad.sum())
         stats["ops"] += len(idx) * (2 * K * V + 2 * V)
-        for r_ in idx[~(ok | bad)].tolist():
-            undecided.append(_unrank(r_, V, K - 1) + (q,))
-    return undecided
+        undecided = idx[~(ok | bad)].tolist()
+        if undecided:
+            charge(len(undecided) * exact_input_work(t.config),
+                   "brute force: inputs the float path cannot decide go to the exact path")
+        for r_ in undecided:
+            yield _unrank(r_, V, K - 1) + (q,)
+
+
+def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+    """(work, peak memory in bytes) of the check from the header: the tables, the exponentials, and the float
+    path over all d_vocab^K inputs (2 (K + 1) d_vocab operations each); inputs the float path leaves to the exact
+    path are charged when they are known (before they are evaluated)."""
+    V, K = config.d_vocab, config.n_ctx
+    work, memory = table_estimate(config)
+    work += ARB_OP_WORK * V * (V + K) + V ** K * (2 * K * V + 2 * V)
+    chunk = min(V ** (K - 1), CHUNK_ROWS)
+    memory += FLOAT_ENTRY_BYTES * (3 * V * V + K * V * V + 6 * chunk * V + 2 * chunk * K)
+    return work, memory
 
 
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:

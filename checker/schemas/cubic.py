@@ -18,8 +18,10 @@ from math import comb
 import flint
 import numpy as np
 
+from checker.budget import ARB_OP_WORK, FLOAT_ENTRY_BYTES, PY_STEP_WORK, table_estimate
 from checker.exact import INF, Dyadic, arb_float_bounds, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
+from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
 
 DIRECT_PATH = ("separate", "joint", "per-output")
@@ -54,7 +56,14 @@ def score_exp_bounds(table: Dyadic, d_head: int, radius=None) -> tuple[np.ndarra
     return lo, hi
 
 
-def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = False) -> dict:
+BLOCK_ENTRIES = 1 << 21  # entries of the [q, k, J, i] arrays of one block of queries
+
+
+def _block(m: int, n_out: int, K: int) -> int:
+    return max(1, BLOCK_ENTRIES // max(1, m * n_out * K))
+
+
+def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = False, progress=None) -> dict:
     """Number of inputs proven correct by the cubic argument, and the operation count.
 
     direct_path: how the worst wrong output j is taken (docs/proofs/cubic.md, Step 1):
@@ -115,7 +124,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
             if m == 0 or K == 1:
                 continue
             ok_by_c = {c: np.ones((len(qs), m), dtype=bool) for c in range(1, K)}
-            block = max(1, (1 << 21) // max(1, m * n_out * K))
+            block = _block(m, n_out, K)
             for q0 in range(0, len(qs), block):  # blocks of queries bound the memory of [q, k, J, i] arrays
                 sl = slice(q0, q0 + block)
                 k_term = mul_upper(al[sl, None], ah[sl, None], p[sl, :m, :, None])  # B[q, k, J, i]
@@ -137,6 +146,8 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
                     for q in qs[allowed]:
                         cases[(int(q), m, c)] = set(np.flatnonzero(ok[q]).tolist())
             ops += len(qs) * m * (K - 1) * n_out * (6 + int(np.log2(K) + 1))
+            if progress is not None:
+                progress(m + 1, V)
     out = {"correct": certified, "certified_cases": certified_cases, "ops": ops}
     if collect:
         out["cases"] = cases
@@ -147,6 +158,35 @@ COMPLEXITY = {"separate": "d_vocab^3 n_ctx log n_ctx", "joint": "d_vocab^4 / 3",
               "per-output": "d_vocab^4 n_ctx log n_ctx / 6"}
 
 
+def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+    """(work, peak memory in bytes) of the check from the header and the witness's direct_path: the operation
+    count of `cubic_counts` in closed form, plus the Python-level steps of its loops over blocks and positions."""
+    V, K = config.d_vocab, config.n_ctx
+    direct_path = witness.get("direct_path") if isinstance(witness, dict) else None
+    direct_path = direct_path if direct_path in DIRECT_PATH else "per-output"  # the costliest
+    n_out = V - 1 if direct_path == "per-output" else 1
+    work, memory = table_estimate(config)
+    work += 2 * V * (V + K) + ARB_OP_WORK * V * (V + K)
+    log_k = 6 + int(np.log2(K) + 1)
+    steps = 0
+    for m in range(V):
+        q = m + 1
+        if direct_path == "separate":
+            work += 2 * (q + m + 1) * (V - 1) + q * (m + 1)
+        else:
+            work += 2 * q * (m + 2) * (V - 1)
+        work += q * K * n_out
+        steps += 20 + K
+        if m == 0 or K == 1:
+            continue
+        work += q * m * (K - 1) * n_out * log_k
+        steps += -(-q // _block(m, n_out, K)) * (4 * K + 10) + 3 * K
+    work += PY_STEP_WORK * steps
+    w_entries = V * V * n_out  # the [q, t, J] arrays of the last (largest) max m
+    memory += FLOAT_ENTRY_BYTES * (10 * V * V + 4 * V * K + 5 * w_entries + 6 * max(BLOCK_ENTRIES, V * n_out * K))
+    return work, memory
+
+
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Cubic: accuracy >= (inputs covered by certified cases) / d_vocab^K."""
     w = dict(cert.witness)
@@ -155,7 +195,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
         raise Rejected(f"witness direct_path must be one of {DIRECT_PATH}, got {direct_path!r}")
     if w:
         raise Rejected(f"unknown witness entries for cubic: {sorted(w)}")
-    stats = cubic_counts(tables, direct_path)
+    stats = cubic_counts(tables, direct_path, progress=progress)
     cfg = tables.config
     total = cfg.d_vocab ** cfg.n_ctx
     return SchemaResult(

@@ -26,8 +26,10 @@ from math import comb
 import flint
 import numpy as np
 
+from checker.budget import ARB_OP_WORK, FLOAT_ENTRY_BYTES, PY_STEP_WORK, table_estimate
 from checker.exact import INF, Dyadic, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
+from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
 from checker.schemas.cubic import score_exp_bounds
 
@@ -322,6 +324,43 @@ def parse_witness(witness: dict, tables: MaxOfKTables) -> tuple[dict, np.ndarray
     if w:
         raise Rejected(f"unknown witness entries for subcubic with attention {options['attention']!r}: {sorted(w)}")
     return options, gaps, SubcubicBounds(tables, options["direct_path"], scores)
+
+
+def _claimed_and_refined(gaps, V: int, K: int) -> tuple[int, int]:
+    """(claimed cases, refined tokens) of a gaps matrix, or the largest values its shape allows when it is not a
+    well-formed matrix of small integers (the check rejects it later)."""
+    worst = (V * V * K, V * V * K * V)
+    if not isinstance(gaps, list) or len(gaps) != V * V:
+        return worst
+    claimed = refined = 0
+    for row in gaps:
+        if not isinstance(row, list) or len(row) != K or any(type(g) is not int or not 0 <= g <= V for g in row):
+            return worst
+        claimed += sum(1 for g in row if g)
+        refined += sum(g - 1 for g in row[1:] if g > 1)
+    return claimed, refined
+
+
+def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+    """(work, peak memory in bytes) of the check from the header and the witness's shape: the tables (without
+    EQKE for low-rank attention), the exponential enclosures, the O(d_vocab^2 n_ctx) bounds, the claimed cases
+    and the refined tokens, counted as `check` counts them, plus the Python-level steps per claimed case."""
+    V, K, h = config.d_vocab, config.n_ctx, config.d_head
+    witness = witness if isinstance(witness, dict) else {}
+    work, memory = table_estimate(config)
+    if witness.get("attention") == "low-rank":
+        factor = witness.get("query_factor")
+        r = len(factor[0]) if isinstance(factor, list) and factor and isinstance(factor[0], list) else h
+        r = max(1, min(r, h))
+        work += 2 * (4 * V * h * r + 2 * V * V * r) + 8 * V * h + 3 * V * V + 2 * V - 2 * V * V * h
+    claimed, refined = _claimed_and_refined(witness.get("gaps"), V, K)
+    log_k = 10 + int(np.log2(K) + 1)
+    work += ARB_OP_WORK * (2 * V * V + V * K) + V * V * (3 * K + 12)
+    work += claimed * (K * log_k + PY_STEP_WORK) + refined * (4 * V + K * log_k)
+    refine_chunk = min(refined, max(1, (1 << 22) // max(V, 1)))
+    memory += FLOAT_ENTRY_BYTES * (16 * V * V + 3 * K * V * V + 8 * V * V * K + 12 * refined + 6 * refine_chunk * V)
+    memory += 64 * V * V * K  # the witness's gaps as Python lists
+    return work, memory
 
 
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
