@@ -97,8 +97,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from generator.report import build_report
 
-    md, png = build_report(args.certificates, args.models, args.out, progress=not args.quiet)
-    print(f"wrote {md} and {png}")
+    out = build_report(args.certificates, args.models, args.out, progress=not args.quiet)
+    counts = out["counts"]
+    print(f"wrote {out['markdown']}, {out['json']} and {out['plot']}: {sum(counts.values())} certificates, "
+          f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} malformed")
+    for row in out["rows"]:
+        if row["verdict"] != "accepted":
+            print(f"  {row['verdict'].upper()} {row['certificate']}: {row['reason']}", file=sys.stderr)
     return 0
 
 
@@ -158,10 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
     p.set_defaults(func=_cmd_generate)
 
+    from generator.report import DEFAULT_OUT as DEFAULT_REPORT_OUT
+
     p = sub.add_parser("report", help="table and plot (bound against proof length) of every certificate")
     p.add_argument("--certificates", default="certificates", help="folder of certificates (default: certificates)")
     p.add_argument("--models", default="models", help="folder of model files, for float accuracy (default: models)")
-    p.add_argument("--out", default="docs/report", help="output folder (default: docs/report)")
+    p.add_argument("--out", default=DEFAULT_REPORT_OUT,
+                   help=f"output folder (default: {DEFAULT_REPORT_OUT}, git-ignored; the shipped report is docs/report)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_report)
     return parser
