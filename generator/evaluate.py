@@ -10,7 +10,8 @@ import torch
 from checker.model import ModelConfig
 from generator.model import AttnOnlyTransformer, pick_device
 
-EXHAUSTIVE_LIMIT = 1 << 25
+EXHAUSTIVE_LIMIT = 1 << 25  # at most this many inputs: every one is evaluated
+DEFAULT_SAMPLES = 1_000_000  # above it: this many uniform random inputs
 
 
 def _correct(model: AttnOnlyTransformer, tokens: torch.Tensor) -> int:
@@ -36,7 +37,7 @@ DEFAULT_THREADS = 1  # fastest measured on a loaded 2-core machine (benchmarks/b
 
 
 def float_accuracy(cfg: ModelConfig, params: dict[str, np.ndarray], device: str | None = None,
-                   samples: int = 1_000_000, seed: int = 0, batch: int = 1 << 18, progress: bool = True,
+                   samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 1 << 18, progress: bool = True,
                    threads: int = DEFAULT_THREADS) -> dict:
     """Float32 accuracy: exact count over all inputs when d_vocab^K <= 2^25, else a sampled estimate
     from `samples` uniform inputs. `threads` is torch's CPU thread count while it runs."""
