@@ -42,63 +42,61 @@ class ModelConversionWarning(UserWarning):
     """A model file's tensors were converted to float32 (exactly) on loading."""
 
 
-def _read_tensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every tensor and the metadata of a safetensors file; bfloat16 tensors come back as float32 (exact)."""
+def _read_tensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str], set[str]]:
+    """Every tensor and the metadata of a safetensors file, and the names of its bfloat16 tensors, which come
+    back as float32 (exact: a bfloat16 is the top half of a float32)."""
     with open(path, "rb") as f:
         header_len = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(header_len)) if 0 < header_len < 100_000_000 else {}
+    bfloat16 = set()
     with safe_open(path, framework="np") as f:
         meta = dict(f.metadata() or {})
         tensors = {}
         for name in f.keys():
             info = header.get(name, {})
-            if info.get("dtype") == "BF16":  # numpy has no bfloat16: widen the raw bits (bfloat16 = top of float32)
+            if info.get("dtype") == "BF16":  # numpy has no bfloat16: widen the raw bits
                 start, stop = info["data_offsets"]
                 with open(path, "rb") as raw:
                     raw.seek(8 + header_len + start)
                     bits = np.frombuffer(raw.read(stop - start), dtype="<u2").astype("<u4") << 16
                 tensors[name] = bits.view("<f4").reshape(info["shape"]).astype(np.float32)
-                if name not in TRANSFORMER_LENS_BUFFERS:
-                    warnings.warn(f"{path}: tensor {name} converted from bfloat16 to float32 (exact: every value "
-                                  "is a float32)", ModelConversionWarning, stacklevel=3)
+                bfloat16.add(name)
             else:
                 tensors[name] = f.get_tensor(name)
-    return tensors, meta
+    return tensors, meta, bfloat16
 
 
 def _to_float32(path: str, name: str, arr: np.ndarray) -> np.ndarray:
-    """arr as float32 when that is exact (float16, bfloat16, float64 holding float32 values), with a warning;
-    raises ModelFileError, saying how to fix the file, when it is not."""
+    """arr as float32 when that is exact (float16, or float64 holding float32 values); raises ModelFileError,
+    saying how to fix the file, when it is not."""
     if arr.dtype == np.float32:
         return arr
-    dtype = str(arr.dtype)
     if arr.dtype.kind != "f":
-        raise ModelFileError(f"{path}: tensor {name} has dtype {dtype}; model weights must be floating point "
+        raise ModelFileError(f"{path}: tensor {name} has dtype {arr.dtype}; model weights must be floating point "
                              "(float32, or float16/bfloat16/float64, converted when exact)")
     with np.errstate(all="ignore"):
         converted = arr.astype(np.float32)
         exact = np.array_equal(converted.astype(arr.dtype), arr, equal_nan=True)
     if not exact:
         raise ModelFileError(
-            f"{path}: tensor {name} is {dtype} and its values are not float32 values; certificates speak about "
+            f"{path}: tensor {name} is {arr.dtype} and its values are not float32 values; certificates speak about "
             "float32 weights exactly, so round them yourself and save the file again (e.g. "
             "model.to(torch.float32) before saving): the rounded model is then the model certified")
-    warnings.warn(f"{path}: tensor {name} converted from {dtype} to float32 (exact: every value is a float32)",
-                  ModelConversionWarning, stacklevel=3)
     return converted
 
 
 def _drop_buffers(path: str, params: dict[str, np.ndarray], n_ctx: int) -> None:
     """Remove TransformerLens's attention buffers, after checking that the mask hides no position from the
-    last query (the position whose logits the model's semantics use)."""
+    last query (the position whose logits the model's semantics use). An empty mask is TransformerLens's
+    not-yet-built causal mask."""
     mask = params.pop("blocks.0.attn.mask", None)
     params.pop("blocks.0.attn.IGNORE", None)
-    if mask is None:
+    if mask is None or mask.size == 0:
         return
     if mask.shape != (n_ctx, n_ctx):
         raise ModelFileError(f"{path}: blocks.0.attn.mask has shape {tuple(mask.shape)}, expected "
                              f"({n_ctx}, {n_ctx}) (TransformerLens's causal mask)")
-    if not np.all(mask[n_ctx - 1, :n_ctx]):
+    if not np.all(mask[n_ctx - 1]):
         raise ModelFileError(f"{path}: blocks.0.attn.mask hides positions from the last query; this project's "
                              "models attend over all K positions from the last one")
 
@@ -115,7 +113,7 @@ def load_model(path: str) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str,
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
     try:
-        params, meta = _read_tensors(path)
+        params, meta, bfloat16 = _read_tensors(path)
     except (SafetensorError, OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: not a readable safetensors file ({msg})") from None
@@ -135,8 +133,14 @@ def load_model(path: str) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str,
                              "transformer without LayerNorm (TransformerLens names "
                              + ", ".join(PARAM_NAMES) + ", and the buffers " + ", ".join(TRANSFORMER_LENS_BUFFERS)
                              + ")")
+        converted = {k: "bfloat16" for k in bfloat16} | {k: str(v.dtype) for k, v in params.items()
+                                                         if v.dtype != np.float32}
         params = {k: _to_float32(path, k, v) for k, v in params.items()}
         check_params(cfg, params)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
+    if converted:
+        dtypes = ", ".join(sorted(set(converted.values())))
+        warnings.warn(f"{path}: {len(converted)} tensors converted from {dtypes} to float32 (exact: every value "
+                      "is a float32 value)", ModelConversionWarning, stacklevel=2)
     return cfg, params, meta
