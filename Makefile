@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MODEL ?= models/max4-v64-s123.safetensors
 OUT ?= out
+# The pinned CPU wheel, installed before the project so that the generator extra's range (torch>=2.1) is already
+# met and pip never downloads a CUDA build. Override for a GPU, e.g. TORCH='torch==2.13.0 --index-url URL'.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test install clean
 
@@ -14,6 +17,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[generator,test]'
 	touch $(STAMP)
 

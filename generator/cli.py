@@ -5,8 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from generator import __version__
+
+GENERATOR_EXTRA = ("torch", "tqdm")  # what `pip install 'compact-proofs[generator]'` adds for these commands
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr, and only when it is a terminal and -q/--quiet was not given."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _missing_modules(names: tuple[str, ...]) -> list[str]:
+    """The modules in names that cannot be imported here."""
+    import importlib
+
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def _extra_message(command: str, missing: list[str]) -> str:
+    return (f"certify {command} needs the generator extra ({', '.join(missing)} not installed): "
+            "pip install 'compact-proofs[generator]' (certcheck, export-lean and export-coq work without it)")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, `certify: warning: ...`."""
+    print(f"certify: warning: {message}", file=sys.stderr)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -14,6 +45,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from generator.modelio import save_model
     from generator.train import TrainConfig, train
 
+    if not args.output.endswith(".safetensors"):
+        raise ValueError(f"-o {args.output}: certify writes safetensors model files; name it *.safetensors")
     for name in ("k", "d_vocab", "d_model", "d_head", "steps", "batch_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
@@ -22,7 +55,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        weight_decay=args.weight_decay)
     if args.threads < 1:
         raise ValueError("--threads must be at least 1")
-    params, meta = train(cfg, tcfg, device=args.device, progress=not args.quiet, threads=args.threads)
+    params, meta = train(cfg, tcfg, device=args.device, progress=_progress(args), threads=args.threads)
     save_model(args.output, cfg, params, meta)
     print(f"wrote {args.output} (K={cfg.n_ctx}, d_vocab={cfg.d_vocab}, seed={args.seed}, "
           f"{meta['train_seconds']} s, final loss {meta['final_loss']})")
@@ -30,15 +63,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from generator.evaluate import float_accuracy
+    from generator.evaluate import DEFAULT_SAMPLES, EXHAUSTIVE_LIMIT, float_accuracy
     from generator.modelio import load_model
 
+    if args.threads < 1:
+        raise ValueError("--threads must be at least 1")
+    if args.samples is not None and args.samples < 1:
+        raise ValueError("--samples must be at least 1")
     cfg, params, _ = load_model(args.model)
     from checker.budget import budget_from_args
 
-    batch = _eval_batch(cfg, args.samples, budget_from_args(args))  # refuses (OverBudget) above the budget
-    result = float_accuracy(cfg, params, device=args.device, samples=args.samples, progress=not args.json,
-                            batch=batch)
+    total = cfg.d_vocab ** cfg.n_ctx
+    if args.samples is not None and total <= EXHAUSTIVE_LIMIT:
+        print(f"certify: warning: --samples {args.samples} ignored: all {total:,} inputs are evaluated exactly "
+              f"(exhaustive up to {EXHAUSTIVE_LIMIT:,} inputs)", file=sys.stderr)
+    samples = DEFAULT_SAMPLES if args.samples is None else args.samples
+    batch = _eval_batch(cfg, samples, budget_from_args(args))  # refuses (OverBudget) above the budget
+    result = float_accuracy(cfg, params, device=args.device, samples=samples, threads=args.threads,
+                            progress=_progress(args) and not args.json, batch=batch)
     result["model"] = args.model
     if args.json:
         print(json.dumps(result))
@@ -133,7 +175,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.budget import budget_from_args
 
     cert, info = build_certificate(cfg, params, args.strategy, options, device=args.device,
-                                   progress=not args.quiet, budget=budget_from_args(args))
+                                   progress=_progress(args), budget=budget_from_args(args))
     write_certificate(args.output, cert)
     print(f"wrote {args.output}: {info['variant']} certificate, accuracy >= {cert.claim.numerator}/"
           f"{cert.claim.denominator} ({float(cert.claim):.6f}), {info['seconds']:.1f} s")
@@ -143,8 +185,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from generator.report import build_report
 
-    md, png = build_report(args.certificates, args.models, args.out, progress=not args.quiet)
-    print(f"wrote {md} and {png}")
+    out = build_report(args.certificates, args.models, args.out, progress=_progress(args))
+    counts = out["counts"]
+    print(f"wrote {out['markdown']}, {out['json']} and {out['plot']}: {sum(counts.values())} certificates, "
+          f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} malformed")
+    for row in out["rows"]:
+        if row["verdict"] != "accepted":
+            print(f"  {row['verdict'].upper()} {row['certificate']}: {row['reason']}", file=sys.stderr)
     return 0
 
 
@@ -171,17 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1: fastest on a shared 2-core machine; the weights are "
                         "bit-identical for any count)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, needs=GENERATOR_EXTRA)
 
     p = sub.add_parser("eval", help="float accuracy of a model over all inputs (or sampled); not a proof")
     p.add_argument("model", help="model file (.safetensors)")
-    p.add_argument("--samples", type=int, default=1_000_000, help="samples when exhaustive is too large")
+    p.add_argument("--samples", type=int,
+                   help="uniform random inputs to sample when there are more than 2^25 inputs (default 1,000,000); "
+                        "below that every input is evaluated and --samples is ignored with a warning")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1: fastest measured on a shared 2-core machine, "
+                        "benchmarks/bench_eval_threads.py)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_budget_arguments(p)
-    p.set_defaults(func=_cmd_eval)
+    p.set_defaults(func=_cmd_eval, needs=GENERATOR_EXTRA)
 
     for lang, ext, proof in (("lean", ".lean", "native_decide"), ("coq", ".v", "vm_compute")):
         p = sub.add_parser(f"export-{lang}", help=f"write a {lang.capitalize()} file that re-proves a certificate's check "
@@ -189,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("certificate", help="certificate file (.cert)")
         p.add_argument("-o", "--output", required=True, help=f"file to write ({ext})")
         p.add_argument("--prec", type=int, help="fixed-point bits for exp bounds (default: the smallest that works)")
+        p.add_argument("-q", "--quiet", action="store_true", help="accepted for uniformity (export shows no progress)")
         add_budget_arguments(p)
         p.set_defaults(func=_cmd_export, language=lang)
 
@@ -206,17 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "attention_error=entrywise|global, near_max=drop|refine")
     p.add_argument("--budget", type=float, help="with --strategy auto: the largest proof length allowed")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
     add_budget_arguments(p)
-    p.set_defaults(func=_cmd_generate)
+    p.set_defaults(func=_cmd_generate, needs=GENERATOR_EXTRA)
+
+    from generator.report import DEFAULT_OUT as DEFAULT_REPORT_OUT
 
     p = sub.add_parser("report", help="table and plot (bound against proof length) of every certificate")
     p.add_argument("--certificates", default="certificates", help="folder of certificates (default: certificates)")
     p.add_argument("--models", default="models", help="folder of model files, for float accuracy (default: models)")
-    p.add_argument("--out", default="docs/report", help="output folder (default: docs/report)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_report)
+    p.add_argument("--out", default=DEFAULT_REPORT_OUT,
+                   help=f"output folder (default: {DEFAULT_REPORT_OUT}, git-ignored; the shipped report is docs/report)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_report, needs=GENERATOR_EXTRA + ("matplotlib",))
     return parser
 
 
@@ -225,11 +282,21 @@ def main(argv: list[str] | None = None) -> int:
     from generator.modelio import ModelFileError
 
     args = build_parser().parse_args(argv)
+    missing = _missing_modules(getattr(args, "needs", ()))
+    if missing:
+        print(f"certify: error: {_extra_message(args.command, missing)}", file=sys.stderr)
+        return 2
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
     except OverBudget as exc:  # refused before the work, by estimate
         print(f"certify: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an extra's module imported deeper down
+        if exc.name and exc.name.split(".")[0] in GENERATOR_EXTRA + ("matplotlib",):
+            print(f"certify: error: {_extra_message(args.command, [exc.name])}", file=sys.stderr)
+            return 2
+        raise
     except ModelFileError as exc:
         print(f"certify: error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,8 @@ import torch
 from checker.model import ModelConfig
 from generator.model import AttnOnlyTransformer, pick_device
 
-EXHAUSTIVE_LIMIT = 1 << 25
+EXHAUSTIVE_LIMIT = 1 << 25  # at most this many inputs: every one is evaluated
+DEFAULT_SAMPLES = 1_000_000  # above it: this many uniform random inputs
 
 
 def _correct(model: AttnOnlyTransformer, tokens: torch.Tensor) -> int:
@@ -32,13 +33,27 @@ def all_sequences(d_vocab: int, n_ctx: int, start: int, stop: int) -> torch.Tens
     return torch.stack(cols[::-1], dim=1)
 
 
-@torch.no_grad()
+DEFAULT_THREADS = 1  # fastest measured on a loaded 2-core machine (benchmarks/bench_eval_threads.py)
+
+
 def float_accuracy(cfg: ModelConfig, params: dict[str, np.ndarray], device: str | None = None,
-                   samples: int = 1_000_000, seed: int = 0, batch: int = 1 << 18, progress: bool = True) -> dict:
-    """Float32 accuracy: exact count over all inputs when d_vocab^K <= 2^25, else a sampled estimate."""
+                   samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 1 << 18, progress: bool = True,
+                   threads: int = DEFAULT_THREADS) -> dict:
+    """Float32 accuracy: exact count over all inputs when d_vocab^K <= 2^25, else a sampled estimate
+    from `samples` uniform inputs. `threads` is torch's CPU thread count while it runs."""
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            return _float_accuracy(cfg, params, pick_device(device), samples, seed, batch, progress)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _float_accuracy(cfg: ModelConfig, params: dict[str, np.ndarray], dev: torch.device, samples: int, seed: int,
+                    batch: int, progress: bool) -> dict:
     from tqdm import tqdm
 
-    dev = pick_device(device)
     model = AttnOnlyTransformer.from_numpy(cfg, params).to(dev)
     total = cfg.d_vocab ** cfg.n_ctx
     if total <= EXHAUSTIVE_LIMIT:

@@ -66,7 +66,26 @@ class AttnOnlyTransformer(nn.Module):
 
 
 def pick_device(requested: str | None) -> torch.device:
-    """The requested device, or CUDA when present, else the CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The requested device, or CUDA when present, else the CPU.
+
+    Raises ValueError (one line, saying what to do) for a device this torch build or machine cannot use."""
+    if not requested:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(requested)
+    except RuntimeError:
+        raise ValueError(f"--device {requested}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda":
+        if torch.version.cuda is None:
+            raise ValueError(f"--device {requested}: this torch build ({torch.__version__}) has no CUDA support; "
+                             "use --device cpu, or install a CUDA build of torch (see README)")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ValueError(f"--device {requested}: no CUDA device is visible; use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"--device {requested}: only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {requested}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {requested}: certify runs on cpu, cuda or mps")
+    return dev

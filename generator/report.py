@@ -1,85 +1,191 @@
-"""`certify report`: a markdown table and a plot (bound against proof length) of every certificate."""
+"""`certify report`: a markdown table and a plot (bound against proof length) of every certificate.
+
+Every number in the `bound` column is the bound the checker proved when the report was made (checker.verify),
+never the certificate's own claim, which stands beside it. A certificate that is rejected or malformed does
+not stop the report: it is listed with the checker's reason. Nothing is written until every file is checked."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
+from fractions import Fraction
 
 from checker.certificate import MalformedCertificate, read_certificate
-from checker.verify import check_file
+from checker.verify import Verdict, check_certificate
+
+DEFAULT_OUT = os.path.join("out", "report")
 
 
-def _float_accuracies(models_dir: str, cache_path: str, progress: bool) -> dict[str, dict]:
-    """Float accuracy of every model file, keyed by weight hash (cached in cache_path)."""
+def _models_by_hash(models_dir: str) -> dict[str, list[str]]:
+    """Weight hash -> the model files (basenames, sorted) in models_dir whose weights hash to it."""
     from checker.model import weights_sha256
-    from generator.evaluate import float_accuracy
     from generator.modelio import ModelFileError, load_model
 
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
-    out = {}
+    out: dict[str, list[str]] = {}
     for path in sorted(glob.glob(os.path.join(models_dir, "*.safetensors"))):
         try:
             cfg, params, _ = load_model(path)
         except ModelFileError:
             continue
-        sha = weights_sha256(cfg, params)
-        if sha not in cache:
-            cache[sha] = float_accuracy(cfg, params, progress=progress, samples=200_000)
-        out[sha] = dict(cache[sha], model=os.path.basename(path))
-    with open(cache_path, "w") as f:
-        json.dump(cache, f, indent=1, sort_keys=True)
+        out.setdefault(weights_sha256(cfg, params), []).append(os.path.basename(path))
     return out
 
 
-def build_report(certs_dir: str, models_dir: str, out_dir: str, progress: bool = True) -> tuple[str, str]:
-    """Check every certificate in certs_dir, write report.md and bound_vs_length.png to out_dir."""
+def _float_accuracies(models_dir: str, wanted: set[str], cache_path: str, progress: bool
+                      ) -> tuple[dict[str, list[str]], dict[str, dict]]:
+    """Model files by weight hash, and float accuracies by weight hash: those cached in cache_path plus a new
+    evaluation of each hash in `wanted` that a model file in models_dir has."""
+    from generator.evaluate import float_accuracy
+    from generator.modelio import load_model
+
+    files = _models_by_hash(models_dir)
+    try:
+        with open(cache_path) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):  # absent or unreadable: evaluate again
+        cache = {}
+    for sha in sorted(wanted & files.keys() - cache.keys()):
+        cfg, params, _ = load_model(os.path.join(models_dir, files[sha][0]))
+        cache[sha] = float_accuracy(cfg, params, progress=progress, samples=200_000)
+    return files, cache
+
+
+def model_column(sha: str, files: dict[str, list[str]]) -> str:
+    """The model file whose weights hash to sha, or a note when no file or several files do."""
+    names = files.get(sha, [])
+    if not names:
+        return f"none matches (sha256 {sha[:12]}…)"
+    if len(names) > 1:
+        return "several match: " + ", ".join(names)
+    return names[0]
+
+
+def _check_all(paths: list[str], progress: bool) -> list[tuple[str, object, Verdict]]:
+    """(path, parsed certificate or None, checker verdict) for every file; nothing raised for bad files."""
     from tqdm import tqdm
 
-    os.makedirs(out_dir, exist_ok=True)
-    floats = _float_accuracies(models_dir, os.path.join(out_dir, "float_accuracy.json"), progress)
-    rows = []
-    for path in tqdm(sorted(glob.glob(os.path.join(certs_dir, "*.cert"))), desc="checking", disable=not progress):
+    out = []
+    for path in tqdm(paths, desc="checking certificates", disable=not progress, leave=False):
         try:
             cert = read_certificate(path)
-        except MalformedCertificate:
+        except MalformedCertificate as exc:
+            out.append((path, None, Verdict(path, "malformed", reason=str(exc))))
             continue
-        v = check_file(path)
-        r = v.result
-        fa = floats.get(cert.sha256, {})
-        rows.append({
-            "certificate": os.path.basename(path), "model": fa.get("model", cert.sha256[:12]),
-            "variant": _variant_name(os.path.basename(path), cert.schema),
-            "K": cert.config.n_ctx, "d_vocab": cert.config.d_vocab,
-            "strategy": cert.schema + "".join(f" {k}={val}" for k, val in cert.witness.items()
-                                              if isinstance(val, str))
-            + (f" rank={len(cert.witness['query_basis'])}" if "query_basis" in cert.witness else ""),
-            "verdict": v.verdict, "bound": float(cert.claim), "float_accuracy": fa.get("accuracy"),
-            "generation_s": float(cert.meta.get("generation_seconds", "nan")), "check_s": v.seconds,
-            "proof_length": r.proof_length if r else None, "complexity": f"{r.complexity_class}: {r.complexity}" if r else "",
-            "unexplained_dimension": r.unexplained_dimension if r else None,
-        })
-    md = os.path.join(out_dir, "report.md")
-    with open(md, "w") as f:
-        f.write("# Certificates\n\nEvery certificate in `" + certs_dir + "`, re-checked by `certcheck` when this report "
-                "was made. `bound` is the certified (exact) accuracy lower bound; `float acc.` is a float32 "
-                "evaluation of the model (exhaustive for K=4, sampled otherwise), not a proof.\n\n")
-        f.write("| model | K | d_vocab | strategy | verdict | bound | float acc. | gen. s | check s | proof length "
-                "| complexity | unexplained dim. |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-        for r in sorted(rows, key=lambda r: (r["K"], r["d_vocab"], r["model"], -r["bound"])):
-            fa = f"{r['float_accuracy']:.6f}" if r["float_accuracy"] is not None else "—"
-            f.write(f"| {r['model']} | {r['K']} | {r['d_vocab']} | {r['strategy']} | {r['verdict']} | {r['bound']:.6f} "
-                    f"| {fa} | {r['generation_s']:.2f} | {r['check_s']:.2f} | {r['proof_length']:.3g} "
-                    f"| {r['complexity']} | {r['unexplained_dimension']:.3g} |\n")
-        f.write("\n![bound against proof length](bound_vs_length.png)\n")
-        if os.path.exists(os.path.join(out_dir, "subcubic_grid.md")):
-            f.write("\nEvery subcubic option combination (28 variants) on the Max-of-4/64 models, with the paper's "
-                    "reference figures: [subcubic_grid.md](subcubic_grid.md).\n")
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(rows, f, indent=1)
+        except MemoryError:
+            out.append((path, None, Verdict(path, "malformed", reason="out of memory while reading")))
+            continue
+        try:
+            verdict = check_certificate(cert, path)
+        except MemoryError:
+            verdict = Verdict(path, "malformed", reason="out of memory while checking")
+        out.append((path, cert, verdict))
+    return out
+
+
+def _fraction_text(x: Fraction | None) -> str | None:
+    return None if x is None else f"{x.numerator}/{x.denominator}"
+
+
+def _row(path: str, cert, v: Verdict, files: dict[str, list[str]], floats: dict[str, dict]) -> dict:
+    """One certificate's report row (cert is None for a malformed file)."""
+    row = {"certificate": os.path.basename(path), "verdict": v.verdict, "reason": v.reason,
+           "bound": float(v.bound) if v.bound is not None else None, "bound_exact": _fraction_text(v.bound),
+           "claim": float(v.claim) if v.claim is not None else None, "claim_exact": _fraction_text(v.claim),
+           "check_s": v.seconds}
+    if cert is None:
+        return row
+    r = v.result
+    strategy = cert.schema + "".join(f" {k}={val}" for k, val in cert.witness.items() if isinstance(val, str))
+    if "query_basis" in cert.witness:
+        strategy += f" rank={len(cert.witness['query_basis'])}"
+    row.update({
+        "model": model_column(cert.sha256, files), "model_sha256": cert.sha256,
+        "variant": _variant_name(os.path.basename(path), cert.schema),
+        "K": cert.config.n_ctx, "d_vocab": cert.config.d_vocab, "strategy": strategy,
+        "float_accuracy": floats.get(cert.sha256, {}).get("accuracy"),
+        "generation_s": float(cert.meta.get("generation_seconds", "nan")),
+        "proof_length": r.proof_length if r else None,
+        "complexity": f"{r.complexity_class}: {r.complexity}" if r else "",
+        "unexplained_dimension": r.unexplained_dimension if r else None,
+    })
+    return row
+
+
+def _num(x, fmt: str) -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _markdown(rows: list[dict], certs_dir: str, has_grid: bool) -> str:
+    table = [r for r in rows if "K" in r]
+    failures = [r for r in rows if r["verdict"] != "accepted"]
+    counts = {w: sum(r["verdict"] == w for r in rows) for w in ("accepted", "rejected", "malformed")}
+    out = [
+        "# Certificates\n",
+        f"Every certificate in `{certs_dir}`, re-checked with `certcheck`'s library when this report was made: "
+        f"{len(rows)} files, {counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} "
+        "malformed. `bound` is the accuracy lower bound **the checker proved** (exact arithmetic), `claim` the "
+        "certificate's own claim; a certificate is accepted when bound >= claim. `model` is the model file whose "
+        "weight hash matches the certificate's. `float acc.` is a float32 evaluation of that model (exhaustive "
+        "for K=4, sampled otherwise), not a proof.\n",
+        "| certificate | model | K | d_vocab | strategy | verdict | bound | claim | float acc. | gen. s | check s "
+        "| proof length | complexity | unexplained dim. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    key = (lambda r: (r["K"], r["d_vocab"], r["model"], -(r["bound"] if r["bound"] is not None else -1),
+                      r["certificate"]))
+    for r in sorted(table, key=key):
+        out.append(f"| {r['certificate']} | {r['model']} | {r['K']} | {r['d_vocab']} | {r['strategy']} "
+                   f"| {r['verdict']} | {_num(r['bound'], '.6f')} | {_num(r['claim'], '.6f')} "
+                   f"| {_num(r['float_accuracy'], '.6f')} | {r['generation_s']:.2f} | {r['check_s']:.2f} "
+                   f"| {_num(r['proof_length'], '.3g')} | {r['complexity'] or '—'} "
+                   f"| {_num(r['unexplained_dimension'], '.3g')} |")
+    if failures:
+        out += ["", "## Rejected and malformed certificates\n", "| certificate | verdict | reason |", "|---|---|---|"]
+        for r in sorted(failures, key=lambda r: r["certificate"]):
+            reason = r["reason"].replace("|", "\\|").replace("\n", " ")
+            out.append(f"| {r['certificate']} | {r['verdict']} | {reason} |")
+    out += ["", "![bound against proof length](bound_vs_length.png)",
+            "", "The plot shows the accepted certificates at the bound the checker proved."]
+    if has_grid:
+        out += ["", "Every subcubic option combination (28 variants) on the Max-of-4/64 models, with the paper's "
+                    "reference figures: [subcubic_grid.md](subcubic_grid.md)."]
+    return "\n".join(out) + "\n"
+
+
+def _write_atomic(path: str, data: str | bytes) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def build_report(certs_dir: str, models_dir: str, out_dir: str = DEFAULT_OUT, progress: bool = True) -> dict:
+    """Check every certificate in certs_dir; write report.md, report.json and bound_vs_length.png to out_dir.
+
+    Returns {"markdown", "json", "plot": paths, "rows": the rows, "counts": verdict -> number of files}."""
+    if not os.path.isdir(certs_dir):
+        raise ValueError(f"{certs_dir}: not a folder of certificates")
+    if not os.path.isdir(models_dir):
+        raise ValueError(f"{models_dir}: not a folder of model files")
+    paths = sorted(glob.glob(os.path.join(certs_dir, "*.cert")))
+    if not paths:
+        raise ValueError(f"{certs_dir}: no *.cert files")
+    os.makedirs(out_dir, exist_ok=True)
+    checked = _check_all(paths, progress)
+    cache_path = os.path.join(out_dir, "float_accuracy.json")
+    wanted = {cert.sha256 for _, cert, _ in checked if cert is not None}
+    files, floats = _float_accuracies(models_dir, wanted, cache_path, progress)
+    rows = [_row(path, cert, v, files, floats) for path, cert, v in checked]
+    md_text = _markdown(rows, certs_dir, os.path.exists(os.path.join(out_dir, "subcubic_grid.md")))
     png = os.path.join(out_dir, "bound_vs_length.png")
-    _plot(rows, png)
-    return md, png
+    _plot([r for r in rows if r["verdict"] == "accepted" and r.get("proof_length")], png)
+    md, js = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.json")
+    _write_atomic(js, json.dumps(rows, indent=1) + "\n")
+    _write_atomic(cache_path, json.dumps(floats, indent=1, sort_keys=True) + "\n")
+    _write_atomic(md, md_text)
+    counts = {w: sum(r["verdict"] == w for r in rows) for w in ("accepted", "rejected", "malformed")}
+    return {"markdown": md, "json": js, "plot": png, "rows": rows, "counts": counts}
 
 
 def _variant_name(filename: str, schema: str) -> str:
@@ -88,40 +194,67 @@ def _variant_name(filename: str, schema: str) -> str:
     return parts[-2] if len(parts) >= 3 and parts[-1] == "cert" else schema
 
 
+MARKERS = "osD^v<>ph*XP8dH+x|_1234"  # len(MARKERS) distinct markers before any repeats
+COLORS = 10  # matplotlib's default cycle C0..C9
+
+
+def plot_styles(kinds: list[str]) -> dict[str, tuple[str, str]]:
+    """A distinct (marker, colour) pair per certificate kind: markers never repeat below len(MARKERS) kinds."""
+    return {kind: (MARKERS[n % len(MARKERS)], f"C{n % COLORS}") for n, kind in enumerate(kinds)}
+
+
 def _plot(rows: list[dict], path: str) -> None:
-    """One panel per (K, d_vocab): certified bound against proof length, one marker per certificate kind."""
+    """Write plot_figure(rows) to path (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(rows)
+    try:
+        fig.savefig(path + ".tmp.png", dpi=120)
+        os.replace(path + ".tmp.png", path)
+    finally:
+        plt.close(fig)
+
+
+def plot_figure(rows: list[dict]):
+    """One panel per (K, d_vocab): the checker's bound against proof length, one marker per certificate kind.
+
+    The title, the panels and the legend are stacked in their own rows of the figure (a legend below the
+    panels, its height from its number of rows), so none overlaps another on any number of panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    configs = sorted({(r["K"], r["d_vocab"]) for r in rows if r["proof_length"]})
-    strategies = sorted({r["variant"] for r in rows})
-    style = {s: ("osD^v<>ph*"[n % 10], f"C{n % 10}") for n, s in enumerate(strategies)}
+    configs = sorted({(r["K"], r["d_vocab"]) for r in rows})
+    kinds = sorted({r["variant"] for r in rows})
+    style = plot_styles(kinds)
     cols = min(3, max(1, len(configs)))
-    nrows = (len(configs) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows + 1.2), squeeze=False)
+    nrows = max(1, (len(configs) + cols - 1) // cols)
+    legend_rows = max(1, -(-len(kinds) // (2 * cols)))  # at most two entries per panel column in a row
+    legend_cols = max(1, -(-len(kinds) // legend_rows))  # balanced rows
+    width = max(5.5, 4.2 * cols)
+    fig = plt.figure(figsize=(width, 3.4 * nrows + 0.8 + 0.25 * legend_rows), layout="constrained")
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, (K, V) in zip(axes.flat, configs):
-        for strategy in strategies:
-            sel = [r for r in rows if r["variant"] == strategy and (r["K"], r["d_vocab"]) == (K, V)
-                   and r["proof_length"]]
+        for kind in kinds:
+            sel = [r for r in rows if r["variant"] == kind and (r["K"], r["d_vocab"]) == (K, V)]
             if sel:
-                marker, color = style[strategy]
+                marker, color = style[kind]
                 ax.scatter([r["proof_length"] for r in sel], [r["bound"] for r in sel], marker=marker, color=color,
-                           alpha=0.8, label=strategy)
+                           alpha=0.8, label=kind)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.tick_params(labelsize=8)
         ax.set_title(f"Max-of-{K}, d_vocab {V}", fontsize=10)
         ax.set_xlabel("proof length (checker operations)", fontsize=8)
-        ax.set_ylabel("certified accuracy bound", fontsize=8)
+        ax.set_ylabel("proven accuracy bound", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(configs):]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], linestyle="", marker=style[s][0], color=style[s][1], label=s) for s in strategies]
-    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle("Certified bound against proof length (one point per model and strategy)")
-    fig.tight_layout(rect=(0, 0.12 if len(strategies) > 2 else 0.06, 1, 0.97))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    handles = [plt.Line2D([], [], linestyle="", marker=style[k][0], color=style[k][1], label=k) for k in kinds]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=legend_cols, fontsize=8, frameon=False)
+    fig.suptitle("Proven bound against proof length\n(accepted certificates, one point per model and kind)",
+                 fontsize=11)
+    return fig

@@ -1,5 +1,6 @@
 """certify's command line: bad input gets a one-line error and exit code 2, never a traceback."""
 
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,80 @@ def test_generate_auto_picks_within_budget(tmp_path, budget):
     assert v.verdict == "accepted" and v.result.proof_length <= float(budget)
     if budget == "1.7e6":  # below every exact-attention variant: only low-rank attention fits
         assert v.result.details["attention"] == "low-rank"
+
+
+def _certify(*argv, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "generator", *argv], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    from conftest import random_params
+
+    from checker.model import ModelConfig
+    from generator.modelio import save_model
+
+    cfg = ModelConfig(d_vocab=5, d_model=4, d_head=4, n_ctx=3)
+    path = str(tmp_path / "tiny.safetensors")
+    save_model(path, cfg, random_params(cfg, 1))
+    return path
+
+
+def test_eval_samples_is_warned_about_when_every_input_is_evaluated(tiny_model):
+    p = _certify("eval", tiny_model, "--samples", "7", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "--samples 7 ignored: all 125 inputs are evaluated exactly" in p.stderr
+    result = json.loads(p.stdout)
+    assert result["method"] == "exhaustive" and result["total"] == 125
+
+
+def test_eval_samples_is_honoured_when_sampling(tmp_path):
+    from conftest import random_params
+
+    from checker.model import ModelConfig
+    from generator.modelio import save_model
+
+    cfg = ModelConfig(d_vocab=64, d_model=4, d_head=4, n_ctx=5)  # 64^5 > 2^25 inputs
+    path = str(tmp_path / "wide.safetensors")
+    save_model(path, cfg, random_params(cfg, 2))
+    p = _certify("eval", path, "--samples", "300", "--json")
+    assert p.returncode == 0 and "ignored" not in p.stderr, p.stderr
+    assert json.loads(p.stdout)["samples"] == 300
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "-o", "m.safetensors"], ["eval", "m.safetensors"], ["generate", "m.safetensors", "-o", "a.cert"],
+    ["report"], ["export-coq", "a.cert", "-o", "a.v"], ["export-lean", "a.cert", "-o", "a.lean"],
+])
+@pytest.mark.parametrize("flag", ["-q", "--quiet"])
+def test_every_subcommand_takes_quiet(argv, flag):
+    from generator.cli import build_parser
+
+    assert build_parser().parse_args([*argv, flag]).quiet is True
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_model):
+    p = _certify("eval", tiny_model)
+    assert p.returncode == 0 and p.stderr == "", p.stderr  # tqdm would draw on stderr
+
+
+def test_device_cuda_without_cuda_is_a_clear_error(tiny_model):
+    import torch
+
+    device = "cuda" if torch.version.cuda is None else "cuda:99"
+    p = _certify("eval", tiny_model, "--device", device)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"--device {device}:" in p.stderr and "cpu" in p.stderr
+
+
+def test_eval_of_a_directory_says_it_is_one(tmp_path):
+    p = _certify("eval", str(tmp_path))
+    assert p.returncode == 2 and "is a directory" in p.stderr, p.stderr
+
+
+def test_train_refuses_a_non_safetensors_output_name_before_training(tmp_path):
+    out = tmp_path / "model.pt"
+    p = _certify("train", "--steps", "100000", "-o", str(out))
+    assert p.returncode == 2 and "*.safetensors" in p.stderr, p.stderr
+    assert not out.exists()

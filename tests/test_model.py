@@ -119,3 +119,23 @@ def test_shipped_models_exist_and_load(root):
     for name in expected:
         cfg, params, meta = load_model(os.path.join(root, "models", name + ".safetensors"))
         assert cfg.d_model == 32 and cfg.d_head == 32 and "training" in meta
+
+
+@pytest.mark.parametrize("device, message", [
+    ("foo", "not a torch device"),
+    ("meta", "certify runs on cpu, cuda or mps"),
+    ("cuda:99", "CUDA"),  # no CUDA in this build, none visible, or fewer than 100 devices: each says so
+])
+def test_pick_device_refuses_unusable_devices_with_a_reason(device, message):
+    from generator.model import pick_device
+
+    with pytest.raises(ValueError, match=message):
+        pick_device(device)
+
+
+@pytest.mark.skipif(torch.version.cuda is not None, reason="this torch build has CUDA")
+def test_pick_device_cuda_on_a_cpu_build_says_so():
+    from generator.model import pick_device
+
+    with pytest.raises(ValueError, match=r"this torch build \(.*\) has no CUDA support; use --device cpu"):
+        pick_device("cuda")

@@ -1,0 +1,154 @@
+"""`certify report`: the checker's bounds (not the claims), failures listed without stopping, files named,
+a default output folder that git ignores, and a plot whose parts do not overlap."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+from conftest import ROOT, random_params
+
+pytest.importorskip("torch", reason="certify report needs the generator extra (torch)")
+pytest.importorskip("matplotlib", reason="certify report needs the generator extra (matplotlib)")
+
+from checker.model import ModelConfig  # noqa: E402
+from checker.verify import check_file  # noqa: E402
+from generator.certwriter import write_certificate  # noqa: E402
+from generator.generate import build_certificate  # noqa: E402
+from generator.modelio import save_model  # noqa: E402
+
+CFG = ModelConfig(d_vocab=6, d_model=4, d_head=4, n_ctx=3)
+
+
+def _raise_claim(text: str, claim: Fraction) -> str:
+    line = next(line for line in text.splitlines() if line.startswith("claim "))
+    return text.replace(line, f"claim {claim.numerator}/{claim.denominator}")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """certs/: accepted (two kinds), rejected (claim above the proven bound), rejected (hash), malformed,
+    and one for a model that no file in models/ has; models/: one model file twice, under two names."""
+    base = tmp_path_factory.mktemp("report")
+    certs, models = base / "certs", base / "models"
+    certs.mkdir()
+    models.mkdir()
+    params = random_params(CFG, 21, scale=1.2, bias_scale=0.3)
+    save_model(str(models / "m.safetensors"), CFG, params)
+    orphan = random_params(CFG, 22)
+    save_model(str(models / "other.safetensors"), CFG, random_params(CFG, 23))
+    save_model(str(models / "twin-a.safetensors"), CFG, random_params(CFG, 24))
+    shutil.copy(models / "twin-a.safetensors", models / "twin-b.safetensors")
+
+    brute, _ = build_certificate(CFG, params, "brute-force", progress=False)
+    write_certificate(str(certs / "m.brute-force.cert"), brute)
+    cubic, _ = build_certificate(CFG, params, "cubic", {"direct_path": "separate"}, progress=False)
+    write_certificate(str(certs / "m.cubic-separate.cert"), cubic)
+    assert cubic.claim < 1
+    text = (certs / "m.cubic-separate.cert").read_text()
+    raised = (cubic.claim + 1) / 2  # above what the checker proves for this witness
+    (certs / "m.cubic-raised.cert").write_text(_raise_claim(text, raised))
+    (certs / "m.cubic-tampered.cert").write_text(text.replace(brute.sha256, "0" * 64))
+    (certs / "garbage.cert").write_text("this is not a certificate {\n")
+    lone, _ = build_certificate(CFG, orphan, "cubic", {"direct_path": "separate"}, progress=False)
+    write_certificate(str(certs / "orphan.cubic.cert"), lone)
+    twin_cfg_params = random_params(CFG, 24)
+    twin, _ = build_certificate(CFG, twin_cfg_params, "cubic", {"direct_path": "separate"}, progress=False)
+    write_certificate(str(certs / "twin.cubic.cert"), twin)
+
+    out = base / "out"
+    p = subprocess.run([sys.executable, "-m", "generator", "report", "--certificates", str(certs),
+                        "--models", str(models), "--out", str(out), "--quiet"],
+                       capture_output=True, text=True, cwd=ROOT)
+    rows = {r["certificate"]: r for r in json.loads((out / "report.json").read_text())} if p.returncode == 0 else {}
+    return {"certs": certs, "out": out, "proc": p, "rows": rows, "raised": raised, "cubic": cubic}
+
+
+def test_report_finishes_and_lists_every_failure(folders):
+    p = folders["proc"]
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert "7 certificates, 4 accepted, 2 rejected, 1 malformed" in p.stdout
+    for name in ("m.cubic-raised.cert", "m.cubic-tampered.cert", "garbage.cert"):
+        assert name in p.stderr
+    md = (folders["out"] / "report.md").read_text()
+    failures = md.split("## Rejected and malformed certificates")[1]
+    assert "| garbage.cert | malformed |" in failures
+    assert "| m.cubic-raised.cert | rejected | claim" in failures
+    assert "| m.cubic-tampered.cert | rejected | weight hash mismatch" in failures
+    assert (folders["out"] / "bound_vs_length.png").stat().st_size > 0
+
+
+def test_bound_column_is_the_checkers_bound_and_the_claim_stands_beside_it(folders):
+    rows = folders["rows"]
+    for name in ("m.brute-force.cert", "m.cubic-separate.cert", "m.cubic-raised.cert", "orphan.cubic.cert"):
+        verdict = check_file(str(folders["certs"] / name))
+        assert rows[name]["bound_exact"] == f"{verdict.bound.numerator}/{verdict.bound.denominator}"
+        assert rows[name]["claim_exact"] == f"{verdict.claim.numerator}/{verdict.claim.denominator}"
+    raised = rows["m.cubic-raised.cert"]
+    assert raised["verdict"] == "rejected"
+    assert Fraction(raised["claim_exact"]) == folders["raised"]
+    assert Fraction(raised["bound_exact"]) == folders["cubic"].claim < folders["raised"]
+    assert rows["m.cubic-tampered.cert"]["bound"] is None  # no bound was proven: the weights are not the hash's
+    line = next(line for line in (folders["out"] / "report.md").read_text().splitlines()
+                if line.startswith("| m.cubic-raised.cert |"))
+    assert f"| rejected | {raised['bound']:.6f} | {raised['claim']:.6f} |" in line
+
+
+def test_model_column_names_the_matching_file_or_says_none_or_several(folders):
+    rows = folders["rows"]
+    assert rows["m.brute-force.cert"]["model"] == "m.safetensors"
+    assert rows["orphan.cubic.cert"]["model"].startswith("none matches")
+    assert rows["twin.cubic.cert"]["model"] == "several match: twin-a.safetensors, twin-b.safetensors"
+    assert rows["m.brute-force.cert"]["float_accuracy"] is not None
+    assert rows["orphan.cubic.cert"]["float_accuracy"] is None
+
+
+def test_default_output_is_ignored_by_git():
+    from generator.cli import build_parser
+
+    out = build_parser().parse_args(["report"]).out
+    assert not os.path.abspath(out).startswith(os.path.join(ROOT, "docs"))
+    if shutil.which("git") is None or not os.path.exists(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    p = subprocess.run(["git", "check-ignore", "-q", os.path.join(out, "report.md")], cwd=ROOT)
+    assert p.returncode == 0, f"{out}/report.md is not git-ignored"
+
+
+def _row(K, V, kind, length, bound):
+    return {"K": K, "d_vocab": V, "variant": kind, "proof_length": length, "bound": bound}
+
+
+@pytest.mark.parametrize("configs", [[(4, 64)], [(4, 64), (5, 64)], [(4, 64), (5, 64), (10, 64), (20, 64)]])
+def test_plot_title_legend_and_labels_do_not_overlap(configs):
+    import matplotlib.pyplot as plt
+
+    from generator.report import plot_figure
+
+    kinds = ["brute-force", "cubic", "cubic-per-output", "cubic-separate", "subcubic", "subcubic-drop",
+             "subcubic-lowrank"]
+    rows = [_row(K, V, kind, 10.0 ** (3 + n), 0.5 + 0.05 * n) for K, V in configs for n, kind in enumerate(kinds)]
+    fig = plot_figure(rows)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        page = fig.bbox
+        title = fig._suptitle.get_window_extent(renderer)
+        assert page.x0 <= title.x0 and title.x1 <= page.x1 and page.y0 <= title.y0 and title.y1 <= page.y1
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        assert page.y0 <= box.y0 and box.x0 >= page.x0 and box.x1 <= page.x1
+        for ax in fig.axes:
+            if not ax.axison:
+                continue
+            for item in (ax.xaxis.label, ax.title, *ax.get_xticklabels()):
+                if item.get_text():
+                    assert not box.overlaps(item.get_window_extent(renderer)), item.get_text()
+            assert not title.overlaps(ax.title.get_window_extent(renderer))
+        markers = [h.get_marker() for h in legend.legend_handles]
+        assert len(set(markers)) == len(kinds)
+    finally:
+        plt.close(fig)
