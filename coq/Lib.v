@@ -1,0 +1,91 @@
+(** * Lib: exact rational arithmetic for the checks, and what it means over [R]. *)
+From Coq Require Import ZArith QArith Qreals Qround Reals List Lia Lra.
+From CompactProofs Require Import Spec.
+Import ListNotations.
+
+(** Rational operations that keep their results reduced (so that the dyadic numbers of the
+    model keep small representations under [vm_compute]); [Qred] does not change the value. *)
+Definition qplus (a b : Q) : Q := Qred (a + b).
+Definition qminus (a b : Q) : Q := Qred (a - b).
+Definition qmult (a b : Q) : Q := Qred (a * b).
+
+Fixpoint qsum (n : nat) (f : nat -> Q) : Q :=
+  match n with O => 0%Q | S n' => qplus (qsum n' f) (f n') end.
+
+Fixpoint pow2 (n : nat) : positive := match n with O => 1%positive | S n' => xO (pow2 n') end.
+
+(** [dyq m e] is the rational [m * 2^e]. *)
+Definition dyq (m e : Z) : Q :=
+  match e with
+  | Z0 => inject_Z m
+  | Zpos p => inject_Z (m * Zpos (pow2 (Pos.to_nat p)))
+  | Zneg p => Qmake m (pow2 (Pos.to_nat p))
+  end.
+
+Definition qentry (w : Tensor) (i j : nat) : Q := dyq (nth j (nth i (snd w) []) 0%Z) (fst w).
+
+Local Open Scope R_scope.
+
+Lemma Q2R_qred (a : Q) : Q2R (Qred a) = Q2R a.
+Proof. apply Qeq_eqR, Qred_correct. Qed.
+Lemma Q2R_qplus a b : Q2R (qplus a b) = Q2R a + Q2R b.
+Proof. unfold qplus; rewrite Q2R_qred; apply Q2R_plus. Qed.
+Lemma Q2R_qminus a b : Q2R (qminus a b) = Q2R a - Q2R b.
+Proof. unfold qminus; rewrite Q2R_qred; apply Q2R_minus. Qed.
+Lemma Q2R_qmult a b : Q2R (qmult a b) = Q2R a * Q2R b.
+Proof. unfold qmult; rewrite Q2R_qred; apply Q2R_mult. Qed.
+Lemma Q2R_inject_Z z : Q2R (inject_Z z) = IZR z.
+Proof. unfold Q2R; simpl; lra. Qed.
+Lemma Q2R_0 : Q2R 0 = 0.
+Proof. unfold Q2R; simpl; lra. Qed.
+
+Lemma sum_ext (n : nat) (f g : nat -> R) :
+  (forall i, (i < n)%nat -> f i = g i) -> sum n f = sum n g.
+Proof.
+  induction n as [| n IH]; intros H; simpl; [reflexivity |].
+  rewrite IH by (intros; apply H; lia); rewrite H by lia; reflexivity.
+Qed.
+
+Lemma Q2R_qsum n f : Q2R (qsum n f) = sum n (fun i => Q2R (f i)).
+Proof. induction n; simpl; [apply Q2R_0 | rewrite Q2R_qplus, IHn; reflexivity]. Qed.
+
+Lemma sum_plus n f g : sum n (fun i => f i + g i) = sum n f + sum n g.
+Proof. induction n; simpl; [lra | rewrite IHn; lra]. Qed.
+Lemma sum_scal_l n c f : sum n (fun i => c * f i) = c * sum n f.
+Proof. induction n; simpl; [lra | rewrite IHn; lra]. Qed.
+Lemma sum_scal_r n c f : sum n (fun i => f i * c) = sum n f * c.
+Proof. induction n; simpl; [lra | rewrite IHn; lra]. Qed.
+Lemma sum_swap n m (f : nat -> nat -> R) :
+  sum n (fun i => sum m (fun j => f i j)) = sum m (fun j => sum n (fun i => f i j)).
+Proof.
+  induction n; simpl.
+  - induction m; simpl; [reflexivity | rewrite <- IHm; lra].
+  - rewrite IHn, <- sum_plus; reflexivity.
+Qed.
+Lemma sum_le n f g : (forall i, (i < n)%nat -> f i <= g i) -> sum n f <= sum n g.
+Proof.
+  induction n as [| n IH]; intros H; simpl; [lra |].
+  apply Rplus_le_compat; [apply IH; intros; apply H | apply H]; lia.
+Qed.
+Lemma sum_pos n f : (0 < n)%nat -> (forall i, (i < n)%nat -> 0 < f i) -> 0 < sum n f.
+Proof.
+  induction n as [| n IH]; intros Hn H; [lia |]; simpl.
+  destruct n as [| n].
+  - assert (0 < f 0%nat) by (apply H; lia); simpl; lra.
+  - assert (0 < sum (S n) f) by (apply IH; [lia | intros; apply H; lia]).
+    assert (0 < f (S n)) by (apply H; lia); lra.
+Qed.
+
+Lemma IZR_pow2 n : IZR (Zpos (pow2 n)) = 2 ^ n.
+Proof.
+  induction n as [| n IH]; [reflexivity |].
+  simpl pow2; rewrite Pos2Z.inj_xO, mult_IZR, IH; reflexivity.
+Qed.
+
+Lemma Q2R_dyq m e : Q2R (dyq m e) = IZR m * powerRZ 2 e.
+Proof.
+  destruct e as [| p | p]; unfold dyq; simpl.
+  - rewrite Q2R_inject_Z; lra.
+  - rewrite Q2R_inject_Z, mult_IZR, IZR_pow2; reflexivity.
+  - unfold Q2R; simpl; rewrite IZR_pow2; reflexivity.
+Qed.
