@@ -1,0 +1,292 @@
+(** * BruteForce: the brute-force check over [Q], and [brute_force_sound]. *)
+From Coq Require Import ZArith QArith Qreals Qround Reals List Lia Lra.
+From CompactProofs Require Import Spec Lib ExpBounds.
+Import ListNotations.
+
+Definition qltb (a b : Q) : bool := negb (Qle_bool b a).
+Definition qmax2 (a b : Q) : Q := if Qle_bool a b then b else a.
+Definition qmaxl (l : list Q) : Q := fold_right qmax2 0%Q l.
+
+Section Check.
+Variable d : Data.
+
+(** The model's exact rational quantities, computed as Spec.v defines them over [R]. *)
+Definition qp : nat := (n_ctx d - 1)%nat.
+Definition qx (t : list nat) (i k : nat) : Q :=
+  qplus (qentry (W_E d) (tok t i) k) (qentry (W_pos d) i k).
+Definition qquery (t : list nat) (h : nat) : Q :=
+  qplus (qsum (d_model d) (fun k => qmult (qx t qp k) (qentry (W_Q d) k h))) (qentry (b_Q d) 0 h).
+Definition qkey (t : list nat) (i h : nat) : Q :=
+  qplus (qsum (d_model d) (fun k => qmult (qx t i k) (qentry (W_K d) k h))) (qentry (b_K d) 0 h).
+Definition qvalue (t : list nat) (i h : nat) : Q :=
+  qplus (qsum (d_model d) (fun k => qmult (qx t i k) (qentry (W_V d) k h))) (qentry (b_V d) 0 h).
+(** the score times [sqrt d_head] *)
+Definition qraw (t : list nat) (i : nat) : Q :=
+  qsum (d_head d) (fun h => qmult (qquery t h) (qkey t i h)).
+(** the logit difference [m] minus [j] is [sum_i a_i (qC + qD i)]: see [margin_average] *)
+Definition qU (m j k : nat) : Q := qminus (qentry (W_U d) k m) (qentry (W_U d) k j).
+Definition qC (t : list nat) (m j : nat) : Q :=
+  qplus (qsum (d_model d) (fun k => qmult (qplus (qx t qp k) (qentry (b_O d) 0 k)) (qU m j k)))
+        (qminus (qentry (b_U d) 0 m) (qentry (b_U d) 0 j)).
+Definition qov (t : list nat) (i k : nat) : Q :=
+  qsum (d_head d) (fun h => qmult (qvalue t i h) (qentry (W_O d) h k)).
+Definition qD (ov : nat -> Q) (m j : nat) : Q :=
+  qsum (d_model d) (fun k => qmult (ov k) (qU m j k)).
+(** a lower bound of [sum_i w_i e_i] for [lo_i <= w_i <= hi_i] *)
+Definition lower_sum (lo hi e : nat -> Q) : Q :=
+  qsum (n_ctx d) (fun i => if Qle_bool 0 (e i) then qmult (lo i) (e i) else qmult (hi i) (e i)).
+
+(** [bf_correct p r t]: input [t] is certified correct, with softmax factors
+    [w_i = exp ((S_i - max S) / sqrt d_head)] enclosed on the grid [2^-p] after [r] squarings. *)
+Definition bf_correct (p r : nat) (t : list nat) : bool :=
+  let K := n_ctx d in
+  let S := map (qraw t) (seq 0 K) in
+  let smax := qmaxl S in
+  let ws := map (fun i => let dl := qminus smax (nth i S 0%Q) in
+                          (exp_lo (pow2 p) r (dl / sqrt_lo p (d_head d)),
+                           exp_hi (pow2 p) r (dl / sqrt_hi p (d_head d)))) (seq 0 K) in
+  let ovs := map (fun i => map (qov t i) (seq 0 (d_model d))) (seq 0 K) in
+  let m := list_max t in
+  forallb (fun j => orb (Nat.eqb j m)
+             (let c := qC t m j in
+              qltb 0 (lower_sum (fun i => fst (nth i ws (0, 0)%Q)) (fun i => snd (nth i ws (0, 0)%Q))
+                        (fun i => qplus c (qD (fun k => nth k (nth i ovs []) 0%Q) m j)))))
+          (seq 0 (d_vocab d)).
+
+Definition bf_count (p r : nat) : nat := length (filter (bf_correct p r) (seqs (d_vocab d) (n_ctx d))).
+
+(** The check: [claim <= bf_count / d_vocab ^ n_ctx], on a model with [d_vocab, n_ctx, d_head >= 1]. *)
+Definition bf_check (p r : nat) : bool :=
+  (1 <=? d_vocab d)%nat && (1 <=? n_ctx d)%nat && (1 <=? d_head d)%nat && (0 <? claim_den d)%Z &&
+  (claim_num d * Z.of_nat (d_vocab d) ^ Z.of_nat (n_ctx d) <=? Z.of_nat (bf_count p r) * claim_den d)%Z.
+
+End Check.
+
+(** ** Soundness *)
+Local Open Scope R_scope.
+
+Lemma nth_map_seq {A} (f : nat -> A) n i (dft : A) : (i < n)%nat -> nth i (map f (seq 0 n)) dft = f i.
+Proof.
+  intros H; rewrite nth_indep with (d' := f 0%nat) by (rewrite map_length, seq_length; exact H).
+  rewrite map_nth, seq_nth by exact H; reflexivity.
+Qed.
+
+Lemma qltb_lt a b : qltb a b = true -> Q2R a < Q2R b.
+Proof.
+  unfold qltb; intros H; apply Bool.negb_true_iff in H; apply Qlt_Rlt, Qnot_le_lt.
+  intros L; apply Qle_bool_iff in L; congruence.
+Qed.
+
+Lemma qmax2_ge a b : Q2R a <= Q2R (qmax2 a b) /\ Q2R b <= Q2R (qmax2 a b).
+Proof.
+  unfold qmax2; destruct (Qle_bool a b) eqn:E.
+  - apply Qle_bool_iff, Qle_Rle in E; lra.
+  - split; [lra |]; apply Qlt_le_weak, Qlt_Rlt in E || idtac.
+    assert (~ (a <= b)%Q) by (intros L; apply Qle_bool_iff in L; congruence).
+    apply Qnot_le_lt, Qlt_Rlt in H; lra.
+Qed.
+
+Lemma qmaxl_ge l a : In a l -> Q2R a <= Q2R (qmaxl l).
+Proof.
+  induction l as [| b l IH]; simpl; [tauto |]; intros [E | H].
+  - subst; apply qmax2_ge.
+  - eapply Rle_trans; [apply IH, H | apply qmax2_ge].
+Qed.
+
+Lemma filter_length_mono {A} (f g : A -> bool) l :
+  (forall a, In a l -> f a = true -> g a = true) -> (length (filter f l) <= length (filter g l))%nat.
+Proof.
+  induction l as [| a l IH]; simpl; intros H; [lia |].
+  assert (IH' : (length (filter f l) <= length (filter g l))%nat) by (apply IH; auto).
+  destruct (f a) eqn:F; [rewrite (H a (or_introl eq_refl) F); simpl; lia |].
+  destruct (g a); simpl; lia.
+Qed.
+
+Lemma exp_mono a b : a <= b -> exp a <= exp b.
+Proof. intros H; destruct (Rle_lt_or_eq_dec _ _ H); [left; apply exp_increasing | right; subst]; auto. Qed.
+Lemma div_nonneg a b : 0 <= a -> 0 < b -> 0 <= a / b.
+Proof. intros; unfold Rdiv; apply Rmult_le_pos; [lra | left; apply Rinv_0_lt_compat; lra]. Qed.
+Lemma div_mono a b c : 0 <= a -> 0 < b <= c -> a / c <= a / b.
+Proof. intros; unfold Rdiv; apply Rmult_le_compat_l; [lra | apply Rinv_le_contravar; lra]. Qed.
+
+Lemma sum_minus n f g : sum n (fun i => f i - g i) = sum n f - sum n g.
+Proof. induction n; simpl; [lra | rewrite IHn; lra]. Qed.
+
+(** Softmax as a weighted average: with [a = attn t] ([sum_i a_i = 1] when [K >= 1]),
+    the logit difference is [sum_i a_i (C + D_i)]. *)
+Section Average.
+Variable M : Model.
+Definition Ur (m j k : nat) : R := WU M k m - WU M k j.
+Definition ovr (t : list nat) (i k : nat) : R := sum (dhead M) (fun h => value M t i h * WO M h k).
+Definition Cr (t : list nat) (m j : nat) : R :=
+  sum (dmodel M) (fun k => (x M t (qpos M) k + bO M k) * Ur m j k) + (bU M m - bU M j).
+Definition Dr (t : list nat) (m j i : nat) : R := sum (dmodel M) (fun k => ovr t i k * Ur m j k).
+
+Lemma attn_sum t : (1 <= ctx M)%nat -> sum (ctx M) (fun i => attn M t i) = 1.
+Proof.
+  intros HK; unfold attn; unfold Rdiv; rewrite sum_scal_r; apply Rinv_r.
+  apply Rgt_not_eq, sum_pos; [lia | intros; apply exp_pos].
+Qed.
+
+Lemma resid_split t k :
+  resid M t k = (x M t (qpos M) k + bO M k) + sum (ctx M) (fun i => attn M t i * ovr t i k).
+Proof.
+  unfold resid, ovr.
+  assert (E : sum (dhead M) (fun h => sum (ctx M) (fun i => attn M t i * value M t i h) * WO M h k)
+            = sum (ctx M) (fun i => attn M t i * sum (dhead M) (fun h => value M t i h * WO M h k))).
+  { transitivity (sum (dhead M) (fun h => sum (ctx M) (fun i => attn M t i * value M t i h * WO M h k))).
+    - apply sum_ext; intros; rewrite <- sum_scal_r; reflexivity.
+    - rewrite sum_swap; apply sum_ext; intros; rewrite <- sum_scal_l; apply sum_ext; intros; ring. }
+  rewrite E; ring.
+Qed.
+
+Theorem margin_average t m j : (1 <= ctx M)%nat ->
+  logit M t m - logit M t j = sum (ctx M) (fun i => attn M t i * (Cr t m j + Dr t m j i)).
+Proof.
+  intros HK; unfold logit.
+  transitivity (sum (dmodel M) (fun k => resid M t k * Ur m j k) + (bU M m - bU M j));
+    [assert (E : sum (dmodel M) (fun k => resid M t k * Ur m j k) = sum (dmodel M)
+         (fun k => resid M t k * WU M k m) - sum (dmodel M) (fun k => resid M t k * WU M k j))
+         by (rewrite <- sum_minus; apply sum_ext; intros; unfold Ur; ring); rewrite E; ring |].
+  transitivity (sum (dmodel M) (fun k => (x M t (qpos M) k + bO M k) * Ur m j k)
+     + sum (ctx M) (fun i => attn M t i * Dr t m j i) + (bU M m - bU M j)).
+  - f_equal.
+    replace (sum (ctx M) (fun i => attn M t i * Dr t m j i))
+      with (sum (dmodel M) (fun k => sum (ctx M) (fun i => attn M t i * ovr t i k) * Ur m j k)).
+    + rewrite <- sum_plus; apply sum_ext; intros; rewrite resid_split; ring.
+    + transitivity (sum (dmodel M) (fun k => sum (ctx M) (fun i => attn M t i * ovr t i k * Ur m j k))).
+      * apply sum_ext; intros; rewrite <- sum_scal_r; reflexivity.
+      * unfold Dr; rewrite sum_swap; apply sum_ext; intros; rewrite <- sum_scal_l.
+        apply sum_ext; intros; ring.
+  - transitivity (sum (ctx M) (fun i => attn M t i * Cr t m j + attn M t i * Dr t m j i));
+      [| apply sum_ext; intros; ring].
+    rewrite sum_plus, (sum_scal_r (ctx M) (Cr t m j) (attn M t)), attn_sum by exact HK.
+    unfold Cr; ring.
+Qed.
+End Average.
+
+Section Proof.
+Variable d : Data.
+Notation M := (model_of d).
+
+Lemma Q2R_qentry w i j : Q2R (qentry w i j) = entry w i j.
+Proof. unfold qentry, entry; apply Q2R_dyq. Qed.
+
+Lemma Q2R_qx t i k : Q2R (qx d t i k) = x M t i k.
+Proof. unfold qx; rewrite Q2R_qplus, !Q2R_qentry; reflexivity. Qed.
+
+Ltac lin := repeat first [rewrite Q2R_qplus | rewrite Q2R_qminus | rewrite Q2R_qmult | rewrite Q2R_qsum
+                         | rewrite Q2R_qentry | rewrite Q2R_qx].
+
+Lemma Q2R_qquery t h : Q2R (qquery d t h) = query M t h.
+Proof. unfold qquery, query; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
+Lemma Q2R_qkey t i h : Q2R (qkey d t i h) = key M t i h.
+Proof. unfold qkey, key; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
+Lemma Q2R_qvalue t i h : Q2R (qvalue d t i h) = value M t i h.
+Proof. unfold qvalue, value; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
+Lemma Q2R_qraw t i : Q2R (qraw d t i) = sum (d_head d) (fun h => query M t h * key M t i h).
+Proof. unfold qraw; lin; apply sum_ext; intros; lin; rewrite Q2R_qquery, Q2R_qkey; reflexivity. Qed.
+Lemma Q2R_qU m j k : Q2R (qU d m j k) = Ur M m j k.
+Proof. unfold qU, Ur; lin; reflexivity. Qed.
+Lemma Q2R_qC t m j : Q2R (qC d t m j) = Cr M t m j.
+Proof.
+  unfold qC, Cr; lin; f_equal; try reflexivity; apply sum_ext; intros; lin; rewrite Q2R_qU; reflexivity.
+Qed.
+Lemma Q2R_qov t i k : Q2R (qov d t i k) = ovr M t i k.
+Proof. unfold qov, ovr; lin; apply sum_ext; intros; lin; rewrite Q2R_qvalue; reflexivity. Qed.
+Lemma Q2R_qD (ov : nat -> Q) t m j i :
+  (forall k, (k < d_model d)%nat -> Q2R (ov k) = ovr M t i k) -> Q2R (qD d ov m j) = Dr M t m j i.
+Proof.
+  intros H; unfold qD, Dr; lin; apply sum_ext; intros; lin; rewrite Q2R_qU, H by assumption; reflexivity.
+Qed.
+
+(** If [lo_i <= w_i <= hi_i], [lower_sum lo hi e <= sum_i w_i e_i]. *)
+Lemma lower_sum_le (lo hi e : nat -> Q) (w : nat -> R) :
+  (forall i, (i < n_ctx d)%nat -> Q2R (lo i) <= w i <= Q2R (hi i)) ->
+  Q2R (lower_sum d lo hi e) <= sum (n_ctx d) (fun i => w i * Q2R (e i)).
+Proof.
+  intros H; unfold lower_sum; rewrite Q2R_qsum; apply sum_le; intros i Hi.
+  specialize (H i Hi); destruct (Qle_bool 0 (e i)) eqn:E; rewrite Q2R_qmult.
+  - apply Qle_bool_iff, Qle_Rle in E; rewrite Q2R_0 in E; apply Rmult_le_compat_r; lra.
+  - assert (~ (0 <= e i)%Q) by (intros L; apply Qle_bool_iff in L; congruence).
+    apply Qnot_le_lt, Qlt_Rlt in H0; rewrite Q2R_0 in H0; nra.
+Qed.
+
+Theorem bf_correct_sound p r t :
+  (1 <= n_ctx d)%nat -> (1 <= d_head d)%nat -> bf_correct d p r t = true -> correct M t.
+Proof.
+  intros HK HD H j Hj Hne; cbv zeta in H; unfold bf_correct in H.
+  set (S := map (qraw d t) (seq 0 (n_ctx d))) in H.
+  set (smax := qmaxl S) in H.
+  set (ws := map _ (seq 0 (n_ctx d))) in H.
+  set (ovs := map _ (seq 0 (n_ctx d))) in H.
+  apply forallb_forall with (x := j) in H; [| apply in_seq; simpl in *; lia].
+  apply Bool.orb_prop in H; destruct H as [H | H]; [apply PeanoNat.Nat.eqb_eq in H; contradiction |].
+  apply qltb_lt in H; rewrite Q2R_0 in H.
+  set (sq := sqrt (INR (d_head d))).
+  assert (Hsq : Q2R (sqrt_lo p (d_head d)) <= sq <= Q2R (sqrt_hi p (d_head d))) by apply sqrt_bounds.
+  assert (Hsq0 : 0 < Q2R (sqrt_lo p (d_head d))) by (apply sqrt_lo_pos; exact HD).
+  (* the softmax factors relative to the largest score *)
+  set (w := fun i => exp (score M t i - Q2R smax / sq)).
+  assert (Hw : forall i, (i < n_ctx d)%nat ->
+     Q2R (fst (nth i ws (0, 0)%Q)) <= w i <= Q2R (snd (nth i ws (0, 0)%Q))).
+  { intros i Hi; unfold ws; rewrite nth_map_seq by exact Hi; simpl fst; simpl snd.
+    unfold S; rewrite nth_map_seq by exact Hi.
+    assert (Hin : In (qraw d t i) S) by (apply in_map, in_seq; lia).
+    pose proof (qmaxl_ge _ _ Hin) as Hmax; fold smax in Hmax.
+    set (dl := qminus smax (qraw d t i)).
+    assert (Hdl : 0 <= Q2R dl) by (unfold dl; rewrite Q2R_qminus; lra).
+    assert (Hwi : w i = exp (- (Q2R dl / sq))).
+    { unfold w, dl, score; rewrite Q2R_qminus, Q2R_qraw; f_equal; simpl; fold sq; field; lra. }
+    rewrite Hwi.
+    assert (Hne0 : forall b, ~ (b == 0)%Q -> Q2R (dl / b) = Q2R dl / Q2R b) by (intros; apply Q2R_div; auto).
+    assert (Hlo : ~ (sqrt_lo p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
+    assert (Hhi : ~ (sqrt_hi p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
+    split.
+    - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_lo p (d_head d))) by (apply div_nonneg; lra).
+      pose proof (exp_lo_spec (pow2 p) r (dl / sqrt_lo p (d_head d))) as E; rewrite Hne0 in E by exact Hlo.
+      eapply Rle_trans; [exact (E Hy) |]; apply exp_mono, Ropp_le_contravar, div_mono; lra.
+    - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_hi p (d_head d))) by (apply div_nonneg; lra).
+      pose proof (exp_hi_spec (pow2 p) r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
+      eapply Rle_trans; [| exact (E Hy)]; apply exp_mono, Ropp_le_contravar, div_mono; lra. }
+  apply (lower_sum_le _ _ (fun i => qplus (qC d t (list_max t) j)
+            (qD d (fun k => nth k (nth i ovs []) 0%Q) (list_max t) j))) in Hw.
+  assert (Hsum : 0 < sum (n_ctx d) (fun i => w i * (Cr M t (list_max t) j + Dr M t (list_max t) j i))).
+  { eapply Rlt_le_trans; [exact H |]; eapply Rle_trans; [exact Hw |]; right; apply sum_ext; intros i Hi.
+    rewrite Q2R_qplus, Q2R_qC, (Q2R_qD _ t _ _ i); [reflexivity |].
+    intros k Hk; unfold ovs; rewrite !nth_map_seq by assumption; apply Q2R_qov. }
+  apply Rminus_gt_0_lt; rewrite (margin_average M t _ _ HK).
+  set (Z := sum (ctx M) (fun l => exp (score M t l))).
+  assert (HZ : 0 < Z) by (apply sum_pos; [exact HK | intros; apply exp_pos]).
+  replace (sum (ctx M) (fun i => attn M t i * (Cr M t (list_max t) j + Dr M t (list_max t) j i)))
+    with (exp (Q2R smax / sq) / Z * sum (n_ctx d) (fun i => w i * (Cr M t (list_max t) j + Dr M t (list_max t) j i))).
+  - apply Rmult_lt_0_compat; [| exact Hsum]; unfold Rdiv; apply Rmult_lt_0_compat;
+      [apply exp_pos | apply Rinv_0_lt_compat, HZ].
+  - rewrite <- sum_scal_l; apply sum_ext; intros i Hi; unfold attn, w; fold Z.
+    assert (E : exp (score M t i) = exp (score M t i - Q2R smax / sq) * exp (Q2R smax / sq))
+      by (rewrite <- exp_plus; f_equal; ring).
+    rewrite E; field; lra.
+Qed.
+
+End Proof.
+
+Theorem brute_force_sound (d : Data) (p r : nat) :
+  bf_check d p r = true -> (claim d <= accuracy (model_of d))%R.
+Proof.
+  unfold bf_check; intros H.
+  apply andb_prop in H as [H Hc]; apply andb_prop in H as [H Hden].
+  apply andb_prop in H as [H Hhd]; apply andb_prop in H as [Hv HK].
+  apply PeanoNat.Nat.leb_le in Hv, HK, Hhd; apply Z.ltb_lt in Hden; apply Z.leb_le in Hc.
+  assert (Hcnt : (bf_count d p r <= length (filter (correctb (model_of d)) (seqs (d_vocab d) (n_ctx d))))%nat).
+  { apply filter_length_mono; intros t _ Ht; apply correctb_iff; eapply bf_correct_sound; eauto. }
+  unfold claim, accuracy; simpl.
+  rewrite <- Nat2Z.inj_pow in Hc.
+  assert (HV : (1 <= d_vocab d ^ n_ctx d)%nat).
+  { rewrite <- (PeanoNat.Nat.pow_1_l (n_ctx d)); apply PeanoNat.Nat.pow_le_mono_l; exact Hv. }
+  apply le_INR in Hcnt, HV; simpl in HV.
+  apply IZR_le in Hc; rewrite !mult_IZR, <- !INR_IZR_INZ in Hc; apply IZR_lt in Hden.
+  apply Rle_trans with (INR (bf_count d p r) / INR (d_vocab d ^ n_ctx d)).
+  - apply Rmult_le_reg_r with (IZR (claim_den d) * INR (d_vocab d ^ n_ctx d)); [nra |].
+    unfold Rdiv; field_simplify; [nra | lra | lra].
+  - unfold Rdiv; apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra | exact Hcnt].
+Qed.
