@@ -5,52 +5,52 @@ Import ListNotations.
 
 Definition qltb (a b : Q) : bool := negb (Qle_bool b a).
 Definition qmax2 (a b : Q) : Q := if Qle_bool a b then b else a.
-Definition qmaxl (l : list Q) : Q := fold_right qmax2 0%Q l.
+Definition qmaxl (l : list Q) : Q := fold_right qmax2 (hd 0%Q l) l.
 
 Section Check.
 Variable d : Data.
 
-(** The model's exact rational quantities, computed as Spec.v defines them over [R]. *)
+(** The model's exact quantities as dyadic numbers, computed as Spec.v defines them over [R]. *)
 Definition qp : nat := (n_ctx d - 1)%nat.
-Definition qx (t : list nat) (i k : nat) : Q :=
-  qplus (qentry (W_E d) (tok t i) k) (qentry (W_pos d) i k).
-Definition qquery (t : list nat) (h : nat) : Q :=
-  qplus (qsum (d_model d) (fun k => qmult (qx t qp k) (qentry (W_Q d) k h))) (qentry (b_Q d) 0 h).
-Definition qkey (t : list nat) (i h : nat) : Q :=
-  qplus (qsum (d_model d) (fun k => qmult (qx t i k) (qentry (W_K d) k h))) (qentry (b_K d) 0 h).
-Definition qvalue (t : list nat) (i h : nat) : Q :=
-  qplus (qsum (d_model d) (fun k => qmult (qx t i k) (qentry (W_V d) k h))) (qentry (b_V d) 0 h).
+Definition dx (t : list nat) (i k : nat) : D :=
+  dplus (dentry (W_E d) (tok t i) k) (dentry (W_pos d) i k).
+Definition dquery (t : list nat) (h : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (dx t qp k) (dentry (W_Q d) k h))) (dentry (b_Q d) 0 h).
+Definition dkey (t : list nat) (i h : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (dx t i k) (dentry (W_K d) k h))) (dentry (b_K d) 0 h).
+Definition dvalue (t : list nat) (i h : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (dx t i k) (dentry (W_V d) k h))) (dentry (b_V d) 0 h).
 (** the score times [sqrt d_head] *)
-Definition qraw (t : list nat) (i : nat) : Q :=
-  qsum (d_head d) (fun h => qmult (qquery t h) (qkey t i h)).
-(** the logit difference [m] minus [j] is [sum_i a_i (qC + qD i)]: see [margin_average] *)
-Definition qU (m j k : nat) : Q := qminus (qentry (W_U d) k m) (qentry (W_U d) k j).
-Definition qC (t : list nat) (m j : nat) : Q :=
-  qplus (qsum (d_model d) (fun k => qmult (qplus (qx t qp k) (qentry (b_O d) 0 k)) (qU m j k)))
-        (qminus (qentry (b_U d) 0 m) (qentry (b_U d) 0 j)).
-Definition qov (t : list nat) (i k : nat) : Q :=
-  qsum (d_head d) (fun h => qmult (qvalue t i h) (qentry (W_O d) h k)).
-Definition qD (ov : nat -> Q) (m j : nat) : Q :=
-  qsum (d_model d) (fun k => qmult (ov k) (qU m j k)).
+Definition draw (t : list nat) (i : nat) : D :=
+  dsum (d_head d) (fun h => dmult (dquery t h) (dkey t i h)).
+(** the logit difference [m] minus [j] is [sum_i a_i (dC + dD i)]: see [margin_average] *)
+Definition dU (m j k : nat) : D := dminus (dentry (W_U d) k m) (dentry (W_U d) k j).
+Definition dC (t : list nat) (m j : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (dplus (dx t qp k) (dentry (b_O d) 0 k)) (dU m j k)))
+        (dminus (dentry (b_U d) 0 m) (dentry (b_U d) 0 j)).
+Definition dov (t : list nat) (i k : nat) : D :=
+  dsum (d_head d) (fun h => dmult (dvalue t i h) (dentry (W_O d) h k)).
+Definition dD (ov : nat -> D) (m j : nat) : D :=
+  dsum (d_model d) (fun k => dmult (ov k) (dU m j k)).
 (** a lower bound of [sum_i w_i e_i] for [lo_i <= w_i <= hi_i] *)
 Definition lower_sum (lo hi e : nat -> Q) : Q :=
-  qsum (n_ctx d) (fun i => if Qle_bool 0 (e i) then qmult (lo i) (e i) else qmult (hi i) (e i)).
+  qsum0 (n_ctx d) (fun i => if Qle_bool 0 (e i) then lo i * e i else hi i * e i)%Q.
 
 (** [bf_correct p r t]: input [t] is certified correct, with softmax factors
     [w_i = exp ((S_i - max S) / sqrt d_head)] enclosed on the grid [2^-p] after [r] squarings. *)
 Definition bf_correct (p r : nat) (t : list nat) : bool :=
   let K := n_ctx d in
-  let S := map (qraw t) (seq 0 K) in
+  let S := map (fun i => D2Q (draw t i)) (seq 0 K) in
   let smax := qmaxl S in
-  let ws := map (fun i => let dl := qminus smax (nth i S 0%Q) in
+  let ws := map (fun i => let dl := (smax - nth i S 0)%Q in
                           (exp_lo (pow2 p) r (dl / sqrt_lo p (d_head d)),
                            exp_hi (pow2 p) r (dl / sqrt_hi p (d_head d)))) (seq 0 K) in
-  let ovs := map (fun i => map (qov t i) (seq 0 (d_model d))) (seq 0 K) in
+  let ovs := map (fun i => map (dov t i) (seq 0 (d_model d))) (seq 0 K) in
   let m := list_max t in
   forallb (fun j => orb (Nat.eqb j m)
-             (let c := qC t m j in
+             (let c := dC t m j in
               qltb 0 (lower_sum (fun i => fst (nth i ws (0, 0)%Q)) (fun i => snd (nth i ws (0, 0)%Q))
-                        (fun i => qplus c (qD (fun k => nth k (nth i ovs []) 0%Q) m j)))))
+                        (fun i => D2Q (dplus c (dD (fun k => nth k (nth i ovs []) (0, 0)%Z) m j))))))
           (seq 0 (d_vocab d)).
 
 Definition bf_count (p r : nat) : nat := length (filter (bf_correct p r) (seqs (d_vocab d) (n_ctx d))).
@@ -86,12 +86,14 @@ Proof.
     apply Qnot_le_lt, Qlt_Rlt in H; lra.
 Qed.
 
-Lemma qmaxl_ge l a : In a l -> Q2R a <= Q2R (qmaxl l).
+Lemma fold_qmax_ge init l a : In a l -> Q2R a <= Q2R (fold_right qmax2 init l).
 Proof.
   induction l as [| b l IH]; simpl; [tauto |]; intros [E | H].
   - subst; apply qmax2_ge.
   - eapply Rle_trans; [apply IH, H | apply qmax2_ge].
 Qed.
+Lemma qmaxl_ge l a : In a l -> Q2R a <= Q2R (qmaxl l).
+Proof. apply fold_qmax_ge. Qed.
 
 Lemma filter_length_mono {A} (f g : A -> bool) l :
   (forall a, In a l -> f a = true -> g a = true) -> (length (filter f l) <= length (filter g l))%nat.
@@ -169,35 +171,31 @@ Section Proof.
 Variable d : Data.
 Notation M := (model_of d).
 
-Lemma Q2R_qentry w i j : Q2R (qentry w i j) = entry w i j.
-Proof. unfold qentry, entry; apply Q2R_dyq. Qed.
+Ltac lin := repeat first [rewrite D2R_dplus | rewrite D2R_dminus | rewrite D2R_dmult | rewrite D2R_dsum
+                         | rewrite D2R_dentry].
 
-Lemma Q2R_qx t i k : Q2R (qx d t i k) = x M t i k.
-Proof. unfold qx; rewrite Q2R_qplus, !Q2R_qentry; reflexivity. Qed.
-
-Ltac lin := repeat first [rewrite Q2R_qplus | rewrite Q2R_qminus | rewrite Q2R_qmult | rewrite Q2R_qsum
-                         | rewrite Q2R_qentry | rewrite Q2R_qx].
-
-Lemma Q2R_qquery t h : Q2R (qquery d t h) = query M t h.
-Proof. unfold qquery, query; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
-Lemma Q2R_qkey t i h : Q2R (qkey d t i h) = key M t i h.
-Proof. unfold qkey, key; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
-Lemma Q2R_qvalue t i h : Q2R (qvalue d t i h) = value M t i h.
-Proof. unfold qvalue, value; lin; f_equal; apply sum_ext; intros; lin; reflexivity. Qed.
-Lemma Q2R_qraw t i : Q2R (qraw d t i) = sum (d_head d) (fun h => query M t h * key M t i h).
-Proof. unfold qraw; lin; apply sum_ext; intros; lin; rewrite Q2R_qquery, Q2R_qkey; reflexivity. Qed.
-Lemma Q2R_qU m j k : Q2R (qU d m j k) = Ur M m j k.
-Proof. unfold qU, Ur; lin; reflexivity. Qed.
-Lemma Q2R_qC t m j : Q2R (qC d t m j) = Cr M t m j.
+Lemma D2R_dx t i k : D2R (dx d t i k) = x M t i k.
+Proof. unfold dx; lin; reflexivity. Qed.
+Lemma D2R_dquery t h : D2R (dquery d t h) = query M t h.
+Proof. unfold dquery, query; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
+Lemma D2R_dkey t i h : D2R (dkey d t i h) = key M t i h.
+Proof. unfold dkey, key; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
+Lemma D2R_dvalue t i h : D2R (dvalue d t i h) = value M t i h.
+Proof. unfold dvalue, value; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
+Lemma D2R_draw t i : D2R (draw d t i) = sum (d_head d) (fun h => query M t h * key M t i h).
+Proof. unfold draw; lin; apply sum_ext; intros; lin; rewrite D2R_dquery, D2R_dkey; reflexivity. Qed.
+Lemma D2R_dU m j k : D2R (dU d m j k) = Ur M m j k.
+Proof. unfold dU, Ur; lin; reflexivity. Qed.
+Lemma D2R_dC t m j : D2R (dC d t m j) = Cr M t m j.
 Proof.
-  unfold qC, Cr; lin; f_equal; try reflexivity; apply sum_ext; intros; lin; rewrite Q2R_qU; reflexivity.
+  unfold dC, Cr; lin; f_equal; try reflexivity; apply sum_ext; intros; lin; rewrite D2R_dx, D2R_dU; reflexivity.
 Qed.
-Lemma Q2R_qov t i k : Q2R (qov d t i k) = ovr M t i k.
-Proof. unfold qov, ovr; lin; apply sum_ext; intros; lin; rewrite Q2R_qvalue; reflexivity. Qed.
-Lemma Q2R_qD (ov : nat -> Q) t m j i :
-  (forall k, (k < d_model d)%nat -> Q2R (ov k) = ovr M t i k) -> Q2R (qD d ov m j) = Dr M t m j i.
+Lemma D2R_dov t i k : D2R (dov d t i k) = ovr M t i k.
+Proof. unfold dov, ovr; lin; apply sum_ext; intros; lin; rewrite D2R_dvalue; reflexivity. Qed.
+Lemma D2R_dD (ov : nat -> D) t m j i :
+  (forall k, (k < d_model d)%nat -> D2R (ov k) = ovr M t i k) -> D2R (dD d ov m j) = Dr M t m j i.
 Proof.
-  intros H; unfold qD, Dr; lin; apply sum_ext; intros; lin; rewrite Q2R_qU, H by assumption; reflexivity.
+  intros H; unfold dD, Dr; lin; apply sum_ext; intros; lin; rewrite D2R_dU, H by assumption; reflexivity.
 Qed.
 
 (** If [lo_i <= w_i <= hi_i], [lower_sum lo hi e <= sum_i w_i e_i]. *)
@@ -205,8 +203,8 @@ Lemma lower_sum_le (lo hi e : nat -> Q) (w : nat -> R) :
   (forall i, (i < n_ctx d)%nat -> Q2R (lo i) <= w i <= Q2R (hi i)) ->
   Q2R (lower_sum d lo hi e) <= sum (n_ctx d) (fun i => w i * Q2R (e i)).
 Proof.
-  intros H; unfold lower_sum; rewrite Q2R_qsum; apply sum_le; intros i Hi.
-  specialize (H i Hi); destruct (Qle_bool 0 (e i)) eqn:E; rewrite Q2R_qmult.
+  intros H; unfold lower_sum; rewrite Q2R_qsum0; apply sum_le; intros i Hi.
+  specialize (H i Hi); destruct (Qle_bool 0 (e i)) eqn:E; rewrite Q2R_mult.
   - apply Qle_bool_iff, Qle_Rle in E; rewrite Q2R_0 in E; apply Rmult_le_compat_r; lra.
   - assert (~ (0 <= e i)%Q) by (intros L; apply Qle_bool_iff in L; congruence).
     apply Qnot_le_lt, Qlt_Rlt in H0; rewrite Q2R_0 in H0; nra.
@@ -216,7 +214,7 @@ Theorem bf_correct_sound p r t :
   (1 <= n_ctx d)%nat -> (1 <= d_head d)%nat -> bf_correct d p r t = true -> correct M t.
 Proof.
   intros HK HD H j Hj Hne; cbv zeta in H; unfold bf_correct in H.
-  set (S := map (qraw d t) (seq 0 (n_ctx d))) in H.
+  set (S := map (fun i => D2Q (draw d t i)) (seq 0 (n_ctx d))) in H.
   set (smax := qmaxl S) in H.
   set (ws := map _ (seq 0 (n_ctx d))) in H.
   set (ovs := map _ (seq 0 (n_ctx d))) in H.
@@ -232,12 +230,12 @@ Proof.
      Q2R (fst (nth i ws (0, 0)%Q)) <= w i <= Q2R (snd (nth i ws (0, 0)%Q))).
   { intros i Hi; unfold ws; rewrite nth_map_seq by exact Hi; simpl fst; simpl snd.
     unfold S; rewrite nth_map_seq by exact Hi.
-    assert (Hin : In (qraw d t i) S) by (apply in_map, in_seq; lia).
+    assert (Hin : In (D2Q (draw d t i)) S) by (apply (in_map (fun i => D2Q (draw d t i))), in_seq; lia).
     pose proof (qmaxl_ge _ _ Hin) as Hmax; fold smax in Hmax.
-    set (dl := qminus smax (qraw d t i)).
-    assert (Hdl : 0 <= Q2R dl) by (unfold dl; rewrite Q2R_qminus; lra).
+    set (dl := (smax - D2Q (draw d t i))%Q).
+    assert (Hdl : 0 <= Q2R dl) by (unfold dl; rewrite Q2R_minus; lra).
     assert (Hwi : w i = exp (- (Q2R dl / sq))).
-    { unfold w, dl, score; rewrite Q2R_qminus, Q2R_qraw; f_equal; simpl; fold sq; field; lra. }
+    { unfold w, dl, score; rewrite Q2R_minus, Q2R_D2Q, D2R_draw; f_equal; simpl; fold sq; field; lra. }
     rewrite Hwi.
     assert (Hne0 : forall b, ~ (b == 0)%Q -> Q2R (dl / b) = Q2R dl / Q2R b) by (intros; apply Q2R_div; auto).
     assert (Hlo : ~ (sqrt_lo p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
@@ -249,12 +247,12 @@ Proof.
     - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_hi p (d_head d))) by (apply div_nonneg; lra).
       pose proof (exp_hi_spec (pow2 p) r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
       eapply Rle_trans; [| exact (E Hy)]; apply exp_mono, Ropp_le_contravar, div_mono; lra. }
-  apply (lower_sum_le _ _ (fun i => qplus (qC d t (list_max t) j)
-            (qD d (fun k => nth k (nth i ovs []) 0%Q) (list_max t) j))) in Hw.
+  apply (lower_sum_le _ _ (fun i => D2Q (dplus (dC d t (list_max t) j)
+            (dD d (fun k => nth k (nth i ovs []) (0, 0)%Z) (list_max t) j)))) in Hw.
   assert (Hsum : 0 < sum (n_ctx d) (fun i => w i * (Cr M t (list_max t) j + Dr M t (list_max t) j i))).
   { eapply Rlt_le_trans; [exact H |]; eapply Rle_trans; [exact Hw |]; right; apply sum_ext; intros i Hi.
-    rewrite Q2R_qplus, Q2R_qC, (Q2R_qD _ t _ _ i); [reflexivity |].
-    intros k Hk; unfold ovs; rewrite !nth_map_seq by assumption; apply Q2R_qov. }
+    rewrite Q2R_D2Q, D2R_dplus, D2R_dC, (D2R_dD _ t _ _ i); [reflexivity |].
+    intros k Hk; unfold ovs; rewrite !nth_map_seq by assumption; apply D2R_dov. }
   apply Rminus_gt_0_lt; rewrite (margin_average M t _ _ HK).
   set (Z := sum (ctx M) (fun l => exp (score M t l))).
   assert (HZ : 0 < Z) by (apply sum_pos; [exact HK | intros; apply exp_pos]).

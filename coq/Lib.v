@@ -12,6 +12,10 @@ Definition qmult (a b : Q) : Q := Qred (a * b).
 Fixpoint qsum (n : nat) (f : nat -> Q) : Q :=
   match n with O => 0%Q | S n' => qplus (qsum n' f) (f n') end.
 
+(** a plain sum (no reduction), for a few terms *)
+Fixpoint qsum0 (n : nat) (f : nat -> Q) : Q :=
+  match n with O => 0%Q | S n' => (qsum0 n' f + f n')%Q end.
+
 Fixpoint pow2 (n : nat) : positive := match n with O => 1%positive | S n' => xO (pow2 n') end.
 
 (** [dyq m e] is the rational [m * 2^e]. *)
@@ -24,7 +28,22 @@ Definition dyq (m e : Z) : Q :=
 
 Definition qentry (w : Tensor) (i j : nat) : Q := dyq (nth j (nth i (snd w) []) 0%Z) (fst w).
 
+(** Dyadic numbers [(m, e)], meaning [m * 2^e], with exact addition and multiplication
+    (no gcd: fast under [vm_compute]). *)
+Definition D : Type := (Z * Z)%type.
+Definition dplus (a b : D) : D :=
+  let (m1, e1) := a in let (m2, e2) := b in
+  if Z.leb e1 e2 then (m1 + Z.shiftl m2 (e2 - e1), e1)%Z else (Z.shiftl m1 (e1 - e2) + m2, e2)%Z.
+Definition dmult (a b : D) : D := (fst a * fst b, snd a + snd b)%Z.
+Definition dminus (a b : D) : D := dplus a (- fst b, snd b)%Z.
+Fixpoint dsum (n : nat) (f : nat -> D) : D :=
+  match n with O => (0, 0)%Z | S n' => dplus (dsum n' f) (f n') end.
+Definition D2Q (a : D) : Q := dyq (fst a) (snd a).
+Definition dentry (w : Tensor) (i j : nat) : D := (nth j (nth i (snd w) []) 0%Z, fst w).
+
 Local Open Scope R_scope.
+
+Definition D2R (a : D) : R := IZR (fst a) * powerRZ 2 (snd a).
 
 Lemma Q2R_qred (a : Q) : Q2R (Qred a) = Q2R a.
 Proof. apply Qeq_eqR, Qred_correct. Qed.
@@ -89,3 +108,38 @@ Proof.
   - rewrite Q2R_inject_Z, mult_IZR, IZR_pow2; reflexivity.
   - unfold Q2R; simpl; rewrite IZR_pow2; reflexivity.
 Qed.
+
+Lemma IZR_shiftl m k : (0 <= k)%Z -> IZR (Z.shiftl m k) = IZR m * powerRZ 2 k.
+Proof.
+  intros H; rewrite Z.shiftl_mul_pow2 by exact H; rewrite mult_IZR; f_equal.
+  rewrite <- (Z2Nat.id k H), <- pow_IZR, pow_powerRZ; reflexivity.
+Qed.
+
+Lemma D2R_dplus a b : D2R (dplus a b) = D2R a + D2R b.
+Proof.
+  destruct a as [m1 e1], b as [m2 e2]; unfold dplus, D2R; simpl.
+  assert (H2 : (2 <> 0)%R) by lra.
+  destruct (Z.leb_spec e1 e2); simpl; rewrite plus_IZR, IZR_shiftl by lia; rewrite Rmult_plus_distr_r.
+  - rewrite Rmult_assoc, <- powerRZ_add by exact H2; do 3 f_equal; lia.
+  - rewrite Rmult_assoc, <- powerRZ_add by exact H2; do 3 f_equal; lia.
+Qed.
+Lemma D2R_dmult a b : D2R (dmult a b) = D2R a * D2R b.
+Proof.
+  destruct a as [m1 e1], b as [m2 e2]; unfold dmult, D2R; simpl.
+  rewrite mult_IZR, powerRZ_add by lra; ring.
+Qed.
+Lemma D2R_dminus a b : D2R (dminus a b) = D2R a - D2R b.
+Proof.
+  unfold dminus; rewrite D2R_dplus; destruct b as [m e]; unfold D2R; simpl; rewrite opp_IZR; ring.
+Qed.
+Lemma D2R_dsum n f : D2R (dsum n f) = sum n (fun i => D2R (f i)).
+Proof.
+  induction n; simpl; [unfold D2R; simpl; ring | rewrite D2R_dplus, IHn; reflexivity].
+Qed.
+Lemma Q2R_D2Q a : Q2R (D2Q a) = D2R a.
+Proof. unfold D2Q, D2R; apply Q2R_dyq. Qed.
+Lemma D2R_dentry w i j : D2R (dentry w i j) = entry w i j.
+Proof. reflexivity. Qed.
+
+Lemma Q2R_qsum0 n f : Q2R (qsum0 n f) = sum n (fun i => Q2R (f i)).
+Proof. induction n; simpl; [apply Q2R_0 | rewrite Q2R_plus, IHn; reflexivity]. Qed.
