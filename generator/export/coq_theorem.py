@@ -61,8 +61,12 @@ def _values(e: int, rows: list[list[int]]) -> list[list[Fraction]]:
 
 def bf_count(cert, p: int, r: int) -> int:
     """BruteForce.bf_count: the number of inputs that the Coq check certifies correct."""
-    cfg = cert.config
-    w = {SPEC_FIELDS[f]: _values(e, rows) for f, (e, rows) in weight_literals(cert).items()}
+    return bf_count_of(cert.config, weight_literals(cert), p, r)
+
+
+def bf_count_of(cfg, literals: dict[str, tuple[int, list[list[int]]]], p: int, r: int) -> int:
+    """bf_count for a configuration and the exported weight literals {field: (e, M)} (common.weight_literals)."""
+    w = {SPEC_FIELDS[f]: _values(e, rows) for f, (e, rows) in literals.items()}
     dv, dm, dh, k = cfg.d_vocab, cfg.d_model, cfg.d_head, cfg.n_ctx
     s = 2 ** p
     root = math.isqrt(dh * 4 ** p)
