@@ -43,8 +43,8 @@ Definition bf_correct (p r : nat) (t : list nat) : bool :=
   let S := map (fun i => D2Q (draw t i)) (seq 0 K) in
   let smax := qmaxl S in
   let ws := map (fun i => let dl := (smax - nth i S 0)%Q in
-                          (exp_lo (pow2 p) r (dl / sqrt_lo p (d_head d)),
-                           exp_hi (pow2 p) r (dl / sqrt_hi p (d_head d)))) (seq 0 K) in
+                          (exp_lo p r (dl / sqrt_lo p (d_head d)),
+                           exp_hi p r (dl / sqrt_hi p (d_head d)))) (seq 0 K) in
   let ovs := map (fun i => map (dov t i) (seq 0 (d_model d))) (seq 0 K) in
   let m := list_max t in
   forallb (fun j => orb (Nat.eqb j m)
@@ -242,10 +242,10 @@ Proof.
     assert (Hhi : ~ (sqrt_hi p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
     split.
     - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_lo p (d_head d))) by (apply div_nonneg; lra).
-      pose proof (exp_lo_spec (pow2 p) r (dl / sqrt_lo p (d_head d))) as E; rewrite Hne0 in E by exact Hlo.
+      pose proof (exp_lo_spec p r (dl / sqrt_lo p (d_head d))) as E; rewrite Hne0 in E by exact Hlo.
       eapply Rle_trans; [exact (E Hy) |]; apply exp_mono, Ropp_le_contravar, div_mono; lra.
     - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_hi p (d_head d))) by (apply div_nonneg; lra).
-      pose proof (exp_hi_spec (pow2 p) r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
+      pose proof (exp_hi_spec p r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
       eapply Rle_trans; [| exact (E Hy)]; apply exp_mono, Ropp_le_contravar, div_mono; lra. }
   apply (lower_sum_le _ _ (fun i => D2Q (dplus (dC d t (list_max t) j)
             (dD d (fun k => nth k (nth i ovs []) (0, 0)%Z) (list_max t) j)))) in Hw.

@@ -6,18 +6,22 @@ From CompactProofs Require Import Spec Lib.
 Definition round_down (s : positive) (a : Q) : Q := Qmake (Qfloor (a * inject_Z (Zpos s))) s.
 Definition round_up (s : positive) (a : Q) : Q := Qmake (Qceiling (a * inject_Z (Zpos s))) s.
 
-(** [r] squarings, each rounded down (resp. up). *)
-Fixpoint sq_down (s : positive) (r : nat) (L : Q) : Q :=
-  match r with O => L | S r' => sq_down s r' (round_down s (L * L)) end.
-Fixpoint sq_up (s : positive) (r : nat) (U : Q) : Q :=
-  match r with O => U | S r' => sq_up s r' (round_up s (U * U)) end.
+(** Fixed point with scale [2^p]: [shr_down p a = floor (a / 2^p)], [shr_up p a = ceil (a / 2^p)]
+    (shifts: fast under [vm_compute]); [r] squarings, each rounded down (resp. up). *)
+Definition shr_down (p : nat) (a : Z) : Z := Z.shiftr a (Z.of_nat p).
+Definition shr_up (p : nat) (a : Z) : Z := (- Z.shiftr (- a) (Z.of_nat p))%Z.
+Fixpoint sqz_down (p r : nat) (L : Z) : Z :=
+  match r with O => L | S r' => sqz_down p r' (shr_down p (L * L)) end.
+Fixpoint sqz_up (p r : nat) (U : Z) : Z :=
+  match r with O => U | S r' => sqz_up p r' (shr_up p (U * U)) end.
 
-(** With [u = y / 2^r]: [exp (-y) = exp (-u) ^ (2^r)] and [1 - u <= exp (-u) <= 1 / (1 + u)]. *)
-Definition exp_lo (s : positive) (r : nat) (y : Q) : Q :=
-  let u := y * (1 # pow2 r) in
-  if Qle_bool u 1 then sq_down s r (round_down s (1 - u)) else 0.
-Definition exp_hi (s : positive) (r : nat) (y : Q) : Q :=
-  let u := y * (1 # pow2 r) in sq_up s r (round_up s (/ (1 + u))).
+(** With [u = y / 2^r]: [exp (-y) = exp (-u) ^ (2^r)] and [1 - u <= exp (-u) <= 1 / (1 + u)];
+    the results are on the grid [2^-p]. *)
+Definition exp_lo (p r : nat) (y : Q) : Q :=
+  let u := (y * (1 # pow2 r))%Q in
+  if Qle_bool u 1 then Qmake (sqz_down p r (Qnum (round_down (pow2 p) (1 - u)))) (pow2 p) else 0.
+Definition exp_hi (p r : nat) (y : Q) : Q :=
+  let u := (y * (1 # pow2 r))%Q in Qmake (sqz_up p r (Qnum (round_up (pow2 p) (/ (1 + u))))) (pow2 p).
 
 (** [sqrt d] lies in [[sqrt_lo b d, sqrt_hi b d]] (integer square root at scale [2^b]). *)
 Definition isqrt_scaled (b d : nat) : Z := Z.sqrt (Z.of_nat d * Zpos (pow2 b) * Zpos (pow2 b)).
@@ -62,27 +66,57 @@ Proof.
   left; apply Rinv_0_lt_compat; lra.
 Qed.
 
-Lemma sq_down_spec s r : forall L z, 0 <= Q2R L <= exp (- z) ->
-  0 <= Q2R (sq_down s r L) <= exp (- (2 ^ r * z)).
+Lemma pow2_Z n : Zpos (pow2 n) = (2 ^ Z.of_nat n)%Z.
 Proof.
-  induction r as [| r IH]; intros L z [H0 H1]; simpl.
-  - rewrite Rmult_1_l; lra.
-  - replace (2 * 2 ^ r * z) with (2 ^ r * (2 * z)) by ring.
-    apply IH; split.
-    + apply round_down_nonneg; rewrite Q2R_mult; nra.
-    + eapply Rle_trans; [apply round_down_le |]; rewrite Q2R_mult.
-      replace (- (2 * z)) with (- z + - z) by ring; rewrite exp_plus.
-      apply Rmult_le_compat; lra.
+  induction n as [| n IH]; [reflexivity |].
+  simpl pow2; rewrite Pos2Z.inj_xO, IH, Nat2Z.inj_succ, Z.pow_succ_r by lia; reflexivity.
 Qed.
 
-Lemma sq_up_spec s r : forall U z, exp (- z) <= Q2R U -> exp (- (2 ^ r * z)) <= Q2R (sq_up s r U).
+Lemma shr_down_spec p a : (0 <= a)%Z ->
+  (0 <= shr_down p a)%Z /\ IZR (shr_down p a) * 2 ^ p <= IZR a.
 Proof.
+  intros H; unfold shr_down; rewrite Z.shiftr_div_pow2, <- pow2_Z by lia.
+  split; [apply Z.div_pos; lia |].
+  rewrite <- IZR_pow2, <- mult_IZR; apply IZR_le; rewrite Z.mul_comm; apply Z.mul_div_le; lia.
+Qed.
+
+Lemma shr_up_spec p a : IZR a <= IZR (shr_up p a) * 2 ^ p.
+Proof.
+  unfold shr_up; rewrite Z.shiftr_div_pow2, <- pow2_Z by lia.
+  rewrite <- IZR_pow2, <- mult_IZR; apply IZR_le.
+  pose proof (Z.mul_div_le (- a) (Zpos (pow2 p)) ltac:(lia)); lia.
+Qed.
+
+Lemma sqz_down_spec p r : forall L z, (0 <= L)%Z -> IZR L / 2 ^ p <= exp (- z) ->
+  (0 <= sqz_down p r L)%Z /\ IZR (sqz_down p r L) / 2 ^ p <= exp (- (2 ^ r * z)).
+Proof.
+  assert (HP : 0 < 2 ^ p) by (apply pow_lt; lra).
+  induction r as [| r IH]; intros L z H0 H1; simpl.
+  - rewrite Rmult_1_l; split; [exact H0 | exact H1].
+  - replace (2 * 2 ^ r * z) with (2 ^ r * (2 * z)) by ring.
+    destruct (shr_down_spec p (L * L) ltac:(nia)) as [S0 S1].
+    apply IH; [exact S0 |].
+    assert (HL : 0 <= IZR L / 2 ^ p) by (unfold Rdiv; apply Rmult_le_pos; [apply IZR_le; lia | left; apply Rinv_0_lt_compat; lra]).
+    replace (- (2 * z)) with (- z + - z) by ring; rewrite exp_plus.
+    apply Rle_trans with ((IZR L / 2 ^ p) * (IZR L / 2 ^ p)); [| apply Rmult_le_compat; lra].
+    rewrite mult_IZR in S1; apply Rmult_le_reg_r with (2 ^ p); [exact HP |].
+    unfold Rdiv; field_simplify; [| lra | lra]; apply Rmult_le_reg_r with (2 ^ p); [exact HP |].
+    field_simplify; [nra | lra].
+Qed.
+
+Lemma sqz_up_spec p r : forall U z, exp (- z) <= IZR U / 2 ^ p ->
+  exp (- (2 ^ r * z)) <= IZR (sqz_up p r U) / 2 ^ p.
+Proof.
+  assert (HP : 0 < 2 ^ p) by (apply pow_lt; lra).
   induction r as [| r IH]; intros U z H; simpl.
   - rewrite Rmult_1_l; lra.
   - replace (2 * 2 ^ r * z) with (2 ^ r * (2 * z)) by ring.
-    apply IH; eapply Rle_trans; [| apply round_up_ge]; rewrite Q2R_mult.
+    apply IH; pose proof (shr_up_spec p (U * U)) as S1; rewrite mult_IZR in S1.
     replace (- (2 * z)) with (- z + - z) by ring; rewrite exp_plus.
-    pose proof (exp_pos (- z)); apply Rmult_le_compat; lra.
+    pose proof (exp_pos (- z)).
+    apply Rle_trans with ((IZR U / 2 ^ p) * (IZR U / 2 ^ p)); [apply Rmult_le_compat; lra |].
+    apply Rmult_le_reg_r with (2 ^ p * 2 ^ p); [nra |].
+    unfold Rdiv; field_simplify; [| lra | lra]; nra.
 Qed.
 
 Lemma Q2R_scale_down y r : Q2R (y * (1 # pow2 r)) * 2 ^ r = Q2R y.
@@ -90,27 +124,38 @@ Proof.
   rewrite Q2R_mult, Q2R_Qmake, IZR_pow2; field; apply pow_nonzero; lra.
 Qed.
 
-Theorem exp_lo_spec s r y : 0 <= Q2R y -> Q2R (exp_lo s r y) <= exp (- Q2R y).
+Lemma Q2R_grid p z : Q2R (Qmake z (pow2 p)) = IZR z / 2 ^ p.
+Proof. rewrite Q2R_Qmake, IZR_pow2; reflexivity. Qed.
+
+Theorem exp_lo_spec p r y : 0 <= Q2R y -> Q2R (exp_lo p r y) <= exp (- Q2R y).
 Proof.
   intros Hy; unfold exp_lo; set (u := (y * (1 # pow2 r))%Q).
   assert (Hu : Q2R u * 2 ^ r = Q2R y) by apply Q2R_scale_down.
   destruct (Qle_bool u 1) eqn:E.
   - apply Qle_bool_iff, Qle_Rle in E; rewrite Q2R_1 in E.
-    rewrite <- Hu, Rmult_comm; apply sq_down_spec; split.
-    + apply round_down_nonneg; rewrite Q2R_minus, Q2R_1; lra.
-    + eapply Rle_trans; [apply round_down_le |]; rewrite Q2R_minus, Q2R_1.
-      pose proof (exp_ineq1_le (- Q2R u)); lra.
+    set (a := round_down (pow2 p) (1 - u)).
+    assert (Ha0 : 0 <= Q2R a) by (apply round_down_nonneg; rewrite Q2R_minus, Q2R_1; lra).
+    assert (Ha1 : Q2R a <= exp (- Q2R u)).
+    { eapply Rle_trans; [apply round_down_le |]; rewrite Q2R_minus, Q2R_1.
+      pose proof (exp_ineq1_le (- Q2R u)); lra. }
+    assert (Ea : Q2R a = IZR (Qnum a) / 2 ^ p) by (unfold a, round_down; apply Q2R_grid).
+    assert (Hn : (0 <= Qnum a)%Z).
+    { apply le_IZR; rewrite Ea in Ha0; assert (0 < 2 ^ p) by (apply pow_lt; lra).
+      apply Rmult_le_reg_r with (/ 2 ^ p); [apply Rinv_0_lt_compat; lra | rewrite Rmult_0_l; exact Ha0]. }
+    rewrite Q2R_grid, <- Hu, Rmult_comm; apply sqz_down_spec; [exact Hn | rewrite <- Ea; exact Ha1].
   - rewrite Q2R_0; left; apply exp_pos.
 Qed.
 
-Theorem exp_hi_spec s r y : 0 <= Q2R y -> exp (- Q2R y) <= Q2R (exp_hi s r y).
+Theorem exp_hi_spec p r y : 0 <= Q2R y -> exp (- Q2R y) <= Q2R (exp_hi p r y).
 Proof.
   intros Hy; unfold exp_hi; set (u := (y * (1 # pow2 r))%Q).
   assert (Hu : Q2R u * 2 ^ r = Q2R y) by apply Q2R_scale_down.
   assert (Hu0 : 0 <= Q2R u).
   { apply Rmult_le_reg_r with (2 ^ r); [apply pow_lt; lra | lra]. }
-  rewrite <- Hu, Rmult_comm; apply sq_up_spec.
-  eapply Rle_trans; [| apply round_up_ge].
+  rewrite Q2R_grid, <- Hu, Rmult_comm; apply sqz_up_spec.
+  set (a := round_up (pow2 p) (/ (1 + u))).
+  assert (Ea : Q2R a = IZR (Qnum a) / 2 ^ p) by (unfold a, round_up; apply Q2R_grid).
+  rewrite <- Ea; eapply Rle_trans; [| apply round_up_ge].
   assert (Hne : ~ (1 + u == 0)%Q).
   { intros Z; apply Qeq_eqR in Z; rewrite Q2R_plus, Q2R_1, Q2R_0 in Z; lra. }
   rewrite Q2R_inv, Q2R_plus, Q2R_1 by exact Hne.
