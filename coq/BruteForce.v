@@ -10,47 +10,59 @@ Definition qmaxl (l : list Q) : Q := fold_right qmax2 (hd 0%Q l) l.
 Section Check.
 Variable d : Data.
 
-(** The model's exact quantities as dyadic numbers, computed as Spec.v defines them over [R]. *)
+(** The model's exact quantities as dyadic numbers, computed as Spec.v defines them over [R].
+    Vectors are computed once per input and position ([vec]) and read back with [rd]. *)
+Definition rd (l : list D) (k : nat) : D := nth k l (0, 0)%Z.
+Definition vec (n : nat) (f : nat -> D) : list D := map f (seq 0 n).
 Definition qp : nat := (n_ctx d - 1)%nat.
 Definition dx (t : list nat) (i k : nat) : D :=
   dplus (dentry (W_E d) (tok t i) k) (dentry (W_pos d) i k).
-Definition dquery (t : list nat) (h : nat) : D :=
-  dplus (dsum (d_model d) (fun k => dmult (dx t qp k) (dentry (W_Q d) k h))) (dentry (b_Q d) 0 h).
-Definition dkey (t : list nat) (i h : nat) : D :=
-  dplus (dsum (d_model d) (fun k => dmult (dx t i k) (dentry (W_K d) k h))) (dentry (b_K d) 0 h).
-Definition dvalue (t : list nat) (i h : nat) : D :=
-  dplus (dsum (d_model d) (fun k => dmult (dx t i k) (dentry (W_V d) k h))) (dentry (b_V d) 0 h).
-(** the score times [sqrt d_head] *)
-Definition draw (t : list nat) (i : nat) : D :=
-  dsum (d_head d) (fun h => dmult (dquery t h) (dkey t i h)).
+(** [xv W + b] at column [h] *)
+Definition affine (w b : Tensor) (xv : nat -> D) (h : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (xv k) (dentry w k h))) (dentry b 0 h).
+Definition dot (n : nat) (a b : nat -> D) : D := dsum n (fun h => dmult (a h) (b h)).
 (** the logit difference [m] minus [j] is [sum_i a_i (dC + dD i)]: see [margin_average] *)
 Definition dU (m j k : nat) : D := dminus (dentry (W_U d) k m) (dentry (W_U d) k j).
-Definition dC (t : list nat) (m j : nat) : D :=
-  dplus (dsum (d_model d) (fun k => dmult (dplus (dx t qp k) (dentry (b_O d) 0 k)) (dU m j k)))
+Definition dC (xq : nat -> D) (m j : nat) : D :=
+  dplus (dsum (d_model d) (fun k => dmult (dplus (xq k) (dentry (b_O d) 0 k)) (dU m j k)))
         (dminus (dentry (b_U d) 0 m) (dentry (b_U d) 0 j)).
-Definition dov (t : list nat) (i k : nat) : D :=
-  dsum (d_head d) (fun h => dmult (dvalue t i h) (dentry (W_O d) h k)).
+Definition dov (vv : nat -> D) (k : nat) : D :=
+  dsum (d_head d) (fun h => dmult (vv h) (dentry (W_O d) h k)).
 Definition dD (ov : nat -> D) (m j : nat) : D :=
   dsum (d_model d) (fun k => dmult (ov k) (dU m j k)).
 (** a lower bound of [sum_i w_i e_i] for [lo_i <= w_i <= hi_i] *)
 Definition lower_sum (lo hi e : nat -> Q) : Q :=
   qsum0 (n_ctx d) (fun i => if Qle_bool 0 (e i) then lo i * e i else hi i * e i)%Q.
 
+(** Per input [t]: the residual vectors [x_i], the query, keys and values, the scores times [sqrt d_head],
+    and [ov_i = value_i W_O], each computed once. *)
+Definition xs_of (t : list nat) : list (list D) := map (fun i => vec (d_model d) (dx t i)) (seq 0 (n_ctx d)).
+Definition row (xs : list (list D)) (i : nat) : nat -> D := rd (nth i xs []).
+Definition qv_of (xs : list (list D)) : nat -> D := rd (vec (d_head d) (affine (W_Q d) (b_Q d) (row xs qp))).
+Definition kv_of (xs : list (list D)) (i : nat) : nat -> D :=
+  rd (vec (d_head d) (affine (W_K d) (b_K d) (row xs i))).
+Definition vv_of (xs : list (list D)) (i : nat) : nat -> D :=
+  rd (vec (d_head d) (affine (W_V d) (b_V d) (row xs i))).
+Definition scores_of (xs : list (list D)) (qv : nat -> D) : list Q :=
+  map (fun i => D2Q (dot (d_head d) qv (kv_of xs i))) (seq 0 (n_ctx d)).
+Definition ovs_of (xs : list (list D)) : list (list D) :=
+  map (fun i => vec (d_model d) (dov (vv_of xs i))) (seq 0 (n_ctx d)).
+
 (** [bf_correct p r t]: input [t] is certified correct, with softmax factors
     [w_i = exp ((S_i - max S) / sqrt d_head)] enclosed on the grid [2^-p] after [r] squarings. *)
 Definition bf_correct (p r : nat) (t : list nat) : bool :=
-  let K := n_ctx d in
-  let S := map (fun i => D2Q (draw t i)) (seq 0 K) in
+  let xs := xs_of t in
+  let S := scores_of xs (qv_of xs) in
   let smax := qmaxl S in
   let ws := map (fun i => let dl := (smax - nth i S 0)%Q in
                           (exp_lo p r (dl / sqrt_lo p (d_head d)),
-                           exp_hi p r (dl / sqrt_hi p (d_head d)))) (seq 0 K) in
-  let ovs := map (fun i => map (dov t i) (seq 0 (d_model d))) (seq 0 K) in
+                           exp_hi p r (dl / sqrt_hi p (d_head d)))) (seq 0 (n_ctx d)) in
+  let ovs := ovs_of xs in
   let m := list_max t in
   forallb (fun j => orb (Nat.eqb j m)
-             (let c := dC t m j in
+             (let c := dC (row xs qp) m j in
               qltb 0 (lower_sum (fun i => fst (nth i ws (0, 0)%Q)) (fun i => snd (nth i ws (0, 0)%Q))
-                        (fun i => D2Q (dplus c (dD (fun k => nth k (nth i ovs []) (0, 0)%Z) m j))))))
+                        (fun i => D2Q (dplus c (dD (rd (nth i ovs [])) m j))))))
           (seq 0 (d_vocab d)).
 
 Definition bf_count (p r : nat) : nat := length (filter (bf_correct p r) (seqs (d_vocab d) (n_ctx d))).
@@ -174,24 +186,52 @@ Notation M := (model_of d).
 Ltac lin := repeat first [rewrite D2R_dplus | rewrite D2R_dminus | rewrite D2R_dmult | rewrite D2R_dsum
                          | rewrite D2R_dentry].
 
+(** [f] represents [g] on [0 .. n-1] *)
+Definition Rep (f : nat -> D) (g : nat -> R) (n : nat) : Prop := forall k, (k < n)%nat -> D2R (f k) = g k.
+
+Lemma Rep_vec f g n : Rep f g n -> Rep (rd (vec n f)) g n.
+Proof. intros H k Hk; unfold rd, vec; rewrite nth_map_seq by exact Hk; apply H, Hk. Qed.
+
 Lemma D2R_dx t i k : D2R (dx d t i k) = x M t i k.
 Proof. unfold dx; lin; reflexivity. Qed.
-Lemma D2R_dquery t h : D2R (dquery d t h) = query M t h.
-Proof. unfold dquery, query; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
-Lemma D2R_dkey t i h : D2R (dkey d t i h) = key M t i h.
-Proof. unfold dkey, key; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
-Lemma D2R_dvalue t i h : D2R (dvalue d t i h) = value M t i h.
-Proof. unfold dvalue, value; lin; f_equal; apply sum_ext; intros; lin; rewrite D2R_dx; reflexivity. Qed.
-Lemma D2R_draw t i : D2R (draw d t i) = sum (d_head d) (fun h => query M t h * key M t i h).
-Proof. unfold draw; lin; apply sum_ext; intros; lin; rewrite D2R_dquery, D2R_dkey; reflexivity. Qed.
+
+Lemma D2R_affine w b xv xr h : Rep xv xr (d_model d) ->
+  D2R (affine d w b xv h) = sum (d_model d) (fun k => xr k * entry w k h) + entry b 0 h.
+Proof. intros H; unfold affine; lin; f_equal; apply sum_ext; intros; lin; rewrite H by assumption; reflexivity. Qed.
+
+Lemma D2R_dot n a b ar br : Rep a ar n -> Rep b br n -> D2R (dot n a b) = sum n (fun h => ar h * br h).
+Proof. intros Ha Hb; unfold dot; lin; apply sum_ext; intros; lin; rewrite Ha, Hb by assumption; reflexivity. Qed.
+
+Lemma Rep_row t i : (i < n_ctx d)%nat -> Rep (row (xs_of d t) i) (x M t i) (d_model d).
+Proof. intros Hi; unfold row, xs_of; rewrite nth_map_seq by exact Hi; apply Rep_vec; intros k _; apply D2R_dx. Qed.
+Lemma Rep_qv t : (1 <= n_ctx d)%nat -> Rep (qv_of d (xs_of d t)) (query M t) (d_head d).
+Proof.
+  intros HK; unfold qv_of; apply Rep_vec; intros h _; rewrite (D2R_affine _ _ _ (x M t (qp d))).
+  - reflexivity.
+  - apply Rep_row; unfold qp; lia.
+Qed.
+Lemma Rep_kv t i : (i < n_ctx d)%nat -> Rep (kv_of d (xs_of d t) i) (key M t i) (d_head d).
+Proof.
+  intros Hi; unfold kv_of; apply Rep_vec; intros h _; rewrite (D2R_affine _ _ _ (x M t i)).
+  - reflexivity.
+  - apply Rep_row, Hi.
+Qed.
+Lemma Rep_vv t i : (i < n_ctx d)%nat -> Rep (vv_of d (xs_of d t) i) (value M t i) (d_head d).
+Proof.
+  intros Hi; unfold vv_of; apply Rep_vec; intros h _; rewrite (D2R_affine _ _ _ (x M t i)).
+  - reflexivity.
+  - apply Rep_row, Hi.
+Qed.
+
 Lemma D2R_dU m j k : D2R (dU d m j k) = Ur M m j k.
 Proof. unfold dU, Ur; lin; reflexivity. Qed.
-Lemma D2R_dC t m j : D2R (dC d t m j) = Cr M t m j.
+Lemma D2R_dC xq t m j : Rep xq (x M t (qpos M)) (d_model d) -> D2R (dC d xq m j) = Cr M t m j.
 Proof.
-  unfold dC, Cr; lin; f_equal; try reflexivity; apply sum_ext; intros; lin; rewrite D2R_dx, D2R_dU; reflexivity.
+  intros H; unfold dC, Cr; lin; f_equal; try reflexivity; apply sum_ext; intros; lin.
+  rewrite H, D2R_dU by assumption; reflexivity.
 Qed.
-Lemma D2R_dov t i k : D2R (dov d t i k) = ovr M t i k.
-Proof. unfold dov, ovr; lin; apply sum_ext; intros; lin; rewrite D2R_dvalue; reflexivity. Qed.
+Lemma D2R_dov vv t i k : Rep vv (value M t i) (d_head d) -> D2R (dov d vv k) = ovr M t i k.
+Proof. intros H; unfold dov, ovr; lin; apply sum_ext; intros; lin; rewrite H by assumption; reflexivity. Qed.
 Lemma D2R_dD (ov : nat -> D) t m j i :
   (forall k, (k < d_model d)%nat -> D2R (ov k) = ovr M t i k) -> D2R (dD d ov m j) = Dr M t m j i.
 Proof.
@@ -214,10 +254,10 @@ Theorem bf_correct_sound p r t :
   (1 <= n_ctx d)%nat -> (1 <= d_head d)%nat -> bf_correct d p r t = true -> correct M t.
 Proof.
   intros HK HD H j Hj Hne; cbv zeta in H; unfold bf_correct in H.
-  set (S := map (fun i => D2Q (draw d t i)) (seq 0 (n_ctx d))) in H.
+  set (S := scores_of d (xs_of d t) (qv_of d (xs_of d t))) in H.
   set (smax := qmaxl S) in H.
   set (ws := map _ (seq 0 (n_ctx d))) in H.
-  set (ovs := map _ (seq 0 (n_ctx d))) in H.
+  set (ovs := ovs_of d (xs_of d t)) in H.
   apply forallb_forall with (x := j) in H; [| apply in_seq; simpl in *; lia].
   apply Bool.orb_prop in H; destruct H as [H | H]; [apply PeanoNat.Nat.eqb_eq in H; contradiction |].
   apply qltb_lt in H; rewrite Q2R_0 in H.
@@ -229,13 +269,16 @@ Proof.
   assert (Hw : forall i, (i < n_ctx d)%nat ->
      Q2R (fst (nth i ws (0, 0)%Q)) <= w i <= Q2R (snd (nth i ws (0, 0)%Q))).
   { intros i Hi; unfold ws; rewrite nth_map_seq by exact Hi; simpl fst; simpl snd.
-    unfold S; rewrite nth_map_seq by exact Hi.
-    assert (Hin : In (D2Q (draw d t i)) S) by (apply (in_map (fun i => D2Q (draw d t i))), in_seq; lia).
-    pose proof (qmaxl_ge _ _ Hin) as Hmax; fold smax in Hmax.
-    set (dl := (smax - D2Q (draw d t i))%Q).
+    set (Si := D2Q (dot (d_head d) (qv_of d (xs_of d t)) (kv_of d (xs_of d t) i))).
+    assert (ES : nth i S 0%Q = Si) by (unfold S, scores_of; apply nth_map_seq; exact Hi).
+    assert (Hin : In Si S).
+    { rewrite <- ES; apply nth_In; unfold S, scores_of; rewrite map_length, seq_length; exact Hi. }
+    rewrite ES; pose proof (qmaxl_ge _ _ Hin) as Hmax; fold smax in Hmax.
+    set (dl := (smax - Si)%Q).
     assert (Hdl : 0 <= Q2R dl) by (unfold dl; rewrite Q2R_minus; lra).
     assert (Hwi : w i = exp (- (Q2R dl / sq))).
-    { unfold w, dl, score; rewrite Q2R_minus, Q2R_D2Q, D2R_draw; f_equal; simpl; fold sq; field; lra. }
+    { unfold w, dl, score, Si; rewrite Q2R_minus, Q2R_D2Q, (D2R_dot _ _ _ (query M t) (key M t i))
+        by (apply Rep_qv, HK || apply Rep_kv, Hi); f_equal; simpl; fold sq; field; lra. }
     rewrite Hwi.
     assert (Hne0 : forall b, ~ (b == 0)%Q -> Q2R (dl / b) = Q2R dl / Q2R b) by (intros; apply Q2R_div; auto).
     assert (Hlo : ~ (sqrt_lo p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
@@ -247,12 +290,15 @@ Proof.
     - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_hi p (d_head d))) by (apply div_nonneg; lra).
       pose proof (exp_hi_spec p r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
       eapply Rle_trans; [| exact (E Hy)]; apply exp_mono, Ropp_le_contravar, div_mono; lra. }
-  apply (lower_sum_le _ _ (fun i => D2Q (dplus (dC d t (list_max t) j)
-            (dD d (fun k => nth k (nth i ovs []) (0, 0)%Z) (list_max t) j)))) in Hw.
+  apply (lower_sum_le _ _ (fun i => D2Q (dplus (dC d (row (xs_of d t) (qp d)) (list_max t) j)
+            (dD d (rd (nth i ovs [])) (list_max t) j)))) in Hw.
   assert (Hsum : 0 < sum (n_ctx d) (fun i => w i * (Cr M t (list_max t) j + Dr M t (list_max t) j i))).
   { eapply Rlt_le_trans; [exact H |]; eapply Rle_trans; [exact Hw |]; right; apply sum_ext; intros i Hi.
-    rewrite Q2R_D2Q, D2R_dplus, D2R_dC, (D2R_dD _ t _ _ i); [reflexivity |].
-    intros k Hk; unfold ovs; rewrite !nth_map_seq by assumption; apply D2R_dov. }
+    assert (Hq : Rep (row (xs_of d t) (qp d)) (x M t (qpos M)) (d_model d)) by (apply Rep_row; unfold qp, qpos; simpl; lia).
+    assert (Ho : forall k, (k < d_model d)%nat -> D2R (rd (nth i ovs []) k) = ovr M t i k).
+    { intros k Hk; unfold ovs, ovs_of, rd; rewrite nth_map_seq by exact Hi; unfold vec.
+      rewrite nth_map_seq by exact Hk; apply D2R_dov, Rep_vv, Hi. }
+    rewrite Q2R_D2Q, D2R_dplus, (D2R_dC _ t _ _ Hq), (D2R_dD _ t _ _ i Ho); reflexivity. }
   apply Rminus_gt_0_lt; rewrite (margin_average M t _ _ HK).
   set (Z := sum (ctx M) (fun l => exp (score M t l))).
   assert (HZ : 0 < Z) by (apply sum_pos; [exact HK | intros; apply exp_pos]).
