@@ -3,7 +3,6 @@ From Coq Require Import ZArith QArith Qreals Qround Reals List Lia Lra.
 From CompactProofs Require Import Spec Lib ExpBounds.
 Import ListNotations.
 
-Definition qltb (a b : Q) : bool := negb (Qle_bool b a).
 Definition qmax2 (a b : Q) : Q := if Qle_bool a b then b else a.
 Definition qmaxl (l : list Q) : Q := fold_right qmax2 (hd 0%Q l) l.
 
@@ -31,8 +30,8 @@ Definition dov (vv : nat -> D) (k : nat) : D :=
 Definition dD (ov : nat -> D) (m j : nat) : D :=
   dsum (d_model d) (fun k => dmult (ov k) (dU m j k)).
 (** a lower bound of [sum_i w_i e_i] for [lo_i <= w_i <= hi_i] *)
-Definition lower_sum (lo hi e : nat -> Q) : Q :=
-  qsum0 (n_ctx d) (fun i => if Qle_bool 0 (e i) then lo i * e i else hi i * e i)%Q.
+Definition lower_sum (lo hi e : nat -> D) : D :=
+  dsum (n_ctx d) (fun i => if Z.leb 0 (fst (e i)) then dmult (lo i) (e i) else dmult (hi i) (e i)).
 
 (** Per input [t]: the residual vectors [x_i], the query, keys and values, the scores times [sqrt d_head],
     and [ov_i = value_i W_O], each computed once. *)
@@ -55,14 +54,15 @@ Definition bf_correct (p r : nat) (t : list nat) : bool :=
   let S := scores_of xs (qv_of xs) in
   let smax := qmaxl S in
   let ws := map (fun i => let dl := (smax - nth i S 0)%Q in
-                          (exp_lo p r (dl / sqrt_lo p (d_head d)),
-                           exp_hi p r (dl / sqrt_hi p (d_head d)))) (seq 0 (n_ctx d)) in
+                          (exp_loz p r (dl / sqrt_lo p (d_head d)),
+                           exp_hiz p r (dl / sqrt_hi p (d_head d)))) (seq 0 (n_ctx d)) in
   let ovs := ovs_of xs in
   let m := list_max t in
   forallb (fun j => orb (Nat.eqb j m)
              (let c := dC (row xs qp) m j in
-              qltb 0 (lower_sum (fun i => fst (nth i ws (0, 0)%Q)) (fun i => snd (nth i ws (0, 0)%Q))
-                        (fun i => D2Q (dplus c (dD (rd (nth i ovs [])) m j))))))
+              Z.ltb 0 (fst (lower_sum (fun i => (fst (nth i ws (0, 0)), - Z.of_nat p))
+                                      (fun i => (snd (nth i ws (0, 0)), - Z.of_nat p))
+                                      (fun i => dplus c (dD (rd (nth i ovs [])) m j))))%Z))
           (seq 0 (d_vocab d)).
 
 Definition bf_count (p r : nat) : nat := length (filter (bf_correct p r) (seqs (d_vocab d) (n_ctx d))).
@@ -81,12 +81,6 @@ Lemma nth_map_seq {A} (f : nat -> A) n i (dft : A) : (i < n)%nat -> nth i (map f
 Proof.
   intros H; rewrite nth_indep with (d' := f 0%nat) by (rewrite map_length, seq_length; exact H).
   rewrite map_nth, seq_nth by exact H; reflexivity.
-Qed.
-
-Lemma qltb_lt a b : qltb a b = true -> Q2R a < Q2R b.
-Proof.
-  unfold qltb; intros H; apply Bool.negb_true_iff in H; apply Qlt_Rlt, Qnot_le_lt.
-  intros L; apply Qle_bool_iff in L; congruence.
 Qed.
 
 Lemma qmax2_ge a b : Q2R a <= Q2R (qmax2 a b) /\ Q2R b <= Q2R (qmax2 a b).
@@ -239,15 +233,33 @@ Proof.
 Qed.
 
 (** If [lo_i <= w_i <= hi_i], [lower_sum lo hi e <= sum_i w_i e_i]. *)
-Lemma lower_sum_le (lo hi e : nat -> Q) (w : nat -> R) :
-  (forall i, (i < n_ctx d)%nat -> Q2R (lo i) <= w i <= Q2R (hi i)) ->
-  Q2R (lower_sum d lo hi e) <= sum (n_ctx d) (fun i => w i * Q2R (e i)).
+Lemma D2R_sign a : (0 <= fst a)%Z <-> 0 <= D2R a.
 Proof.
-  intros H; unfold lower_sum; rewrite Q2R_qsum0; apply sum_le; intros i Hi.
-  specialize (H i Hi); destruct (Qle_bool 0 (e i)) eqn:E; rewrite Q2R_mult.
-  - apply Qle_bool_iff, Qle_Rle in E; rewrite Q2R_0 in E; apply Rmult_le_compat_r; lra.
-  - assert (~ (0 <= e i)%Q) by (intros L; apply Qle_bool_iff in L; congruence).
-    apply Qnot_le_lt, Qlt_Rlt in H0; rewrite Q2R_0 in H0; nra.
+  destruct a as [m e]; unfold D2R; simpl; pose proof (powerRZ_lt 2 e ltac:(lra)) as P; split; intros H.
+  - apply Rmult_le_pos; [apply IZR_le; exact H | lra].
+  - apply le_IZR; apply Rmult_le_reg_r with (powerRZ 2 e); [exact P | rewrite Rmult_0_l; exact H].
+Qed.
+Lemma D2R_pos a : (0 < fst a)%Z -> 0 < D2R a.
+Proof.
+  destruct a as [m e]; unfold D2R; simpl; intros H; apply Rmult_lt_0_compat;
+    [apply IZR_lt; exact H | apply powerRZ_lt; lra].
+Qed.
+Lemma D2R_grid z p : D2R (z, - Z.of_nat p)%Z = Q2R (Qmake z (pow2 p)).
+Proof.
+  rewrite <- Q2R_D2Q; f_equal; destruct p as [| p]; [reflexivity |].
+  unfold D2Q, dyq; simpl; rewrite SuccNat2Pos.id_succ; reflexivity.
+Qed.
+
+(** If [lo_i <= w_i <= hi_i], [lower_sum lo hi e <= sum_i w_i e_i]. *)
+Lemma lower_sum_le (lo hi e : nat -> D) (w : nat -> R) :
+  (forall i, (i < n_ctx d)%nat -> D2R (lo i) <= w i <= D2R (hi i)) ->
+  D2R (lower_sum d lo hi e) <= sum (n_ctx d) (fun i => w i * D2R (e i)).
+Proof.
+  intros H; unfold lower_sum; rewrite D2R_dsum; apply sum_le; intros i Hi.
+  specialize (H i Hi); destruct (Z.leb 0 (fst (e i))) eqn:E; rewrite D2R_dmult.
+  - apply Z.leb_le, D2R_sign in E; apply Rmult_le_compat_r; lra.
+  - assert (~ (0 <= D2R (e i))) by (rewrite <- D2R_sign; apply Z.leb_nle, E).
+    nra.
 Qed.
 
 Theorem bf_correct_sound p r t :
@@ -260,15 +272,15 @@ Proof.
   set (ovs := ovs_of d (xs_of d t)) in H.
   apply forallb_forall with (x := j) in H; [| apply in_seq; simpl in *; lia].
   apply Bool.orb_prop in H; destruct H as [H | H]; [apply PeanoNat.Nat.eqb_eq in H; contradiction |].
-  apply qltb_lt in H; rewrite Q2R_0 in H.
+  apply Z.ltb_lt, D2R_pos in H.
   set (sq := sqrt (INR (d_head d))).
   assert (Hsq : Q2R (sqrt_lo p (d_head d)) <= sq <= Q2R (sqrt_hi p (d_head d))) by apply sqrt_bounds.
   assert (Hsq0 : 0 < Q2R (sqrt_lo p (d_head d))) by (apply sqrt_lo_pos; exact HD).
   (* the softmax factors relative to the largest score *)
   set (w := fun i => exp (score M t i - Q2R smax / sq)).
   assert (Hw : forall i, (i < n_ctx d)%nat ->
-     Q2R (fst (nth i ws (0, 0)%Q)) <= w i <= Q2R (snd (nth i ws (0, 0)%Q))).
-  { intros i Hi; unfold ws; rewrite nth_map_seq by exact Hi; simpl fst; simpl snd.
+     D2R (fst (nth i ws (0, 0)%Z), - Z.of_nat p)%Z <= w i <= D2R (snd (nth i ws (0, 0)%Z), - Z.of_nat p)%Z).
+  { intros i Hi; unfold ws; rewrite nth_map_seq by exact Hi; simpl fst; simpl snd; rewrite !D2R_grid.
     set (Si := D2Q (dot (d_head d) (qv_of d (xs_of d t)) (kv_of d (xs_of d t) i))).
     assert (ES : nth i S 0%Q = Si) by (unfold S, scores_of; apply nth_map_seq; exact Hi).
     assert (Hin : In Si S).
@@ -290,15 +302,15 @@ Proof.
     - assert (Hy : 0 <= Q2R dl / Q2R (sqrt_hi p (d_head d))) by (apply div_nonneg; lra).
       pose proof (exp_hi_spec p r (dl / sqrt_hi p (d_head d))) as E; rewrite Hne0 in E by exact Hhi.
       eapply Rle_trans; [| exact (E Hy)]; apply exp_mono, Ropp_le_contravar, div_mono; lra. }
-  apply (lower_sum_le _ _ (fun i => D2Q (dplus (dC d (row (xs_of d t) (qp d)) (list_max t) j)
-            (dD d (rd (nth i ovs [])) (list_max t) j)))) in Hw.
+  apply (lower_sum_le _ _ (fun i => dplus (dC d (row (xs_of d t) (qp d)) (list_max t) j)
+            (dD d (rd (nth i ovs [])) (list_max t) j))) in Hw.
   assert (Hsum : 0 < sum (n_ctx d) (fun i => w i * (Cr M t (list_max t) j + Dr M t (list_max t) j i))).
   { eapply Rlt_le_trans; [exact H |]; eapply Rle_trans; [exact Hw |]; right; apply sum_ext; intros i Hi.
     assert (Hq : Rep (row (xs_of d t) (qp d)) (x M t (qpos M)) (d_model d)) by (apply Rep_row; unfold qp, qpos; simpl; lia).
     assert (Ho : forall k, (k < d_model d)%nat -> D2R (rd (nth i ovs []) k) = ovr M t i k).
     { intros k Hk; unfold ovs, ovs_of, rd; rewrite nth_map_seq by exact Hi; unfold vec.
       rewrite nth_map_seq by exact Hk; apply D2R_dov, Rep_vv, Hi. }
-    rewrite Q2R_D2Q, D2R_dplus, (D2R_dC _ t _ _ Hq), (D2R_dD _ t _ _ i Ho); reflexivity. }
+    rewrite D2R_dplus, (D2R_dC _ t _ _ Hq), (D2R_dD _ t _ _ i Ho); reflexivity. }
   apply Rminus_gt_0_lt; rewrite (margin_average M t _ _ HK).
   set (Z := sum (ctx M) (fun l => exp (score M t l))).
   assert (HZ : 0 < Z) by (apply sum_pos; [exact HK | intros; apply exp_pos]).

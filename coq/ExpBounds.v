@@ -17,11 +17,13 @@ Fixpoint sqz_up (p r : nat) (U : Z) : Z :=
 
 (** With [u = y / 2^r]: [exp (-y) = exp (-u) ^ (2^r)] and [1 - u <= exp (-u) <= 1 / (1 + u)];
     the results are on the grid [2^-p]. *)
-Definition exp_lo (p r : nat) (y : Q) : Q :=
+Definition exp_loz (p r : nat) (y : Q) : Z :=
   let u := (y * (1 # pow2 r))%Q in
-  if Qle_bool u 1 then Qmake (sqz_down p r (Qnum (round_down (pow2 p) (1 - u)))) (pow2 p) else 0.
-Definition exp_hi (p r : nat) (y : Q) : Q :=
-  let u := (y * (1 # pow2 r))%Q in Qmake (sqz_up p r (Qnum (round_up (pow2 p) (/ (1 + u))))) (pow2 p).
+  if Qle_bool u 1 then sqz_down p r (Qnum (round_down (pow2 p) (1 - u))) else 0%Z.
+Definition exp_hiz (p r : nat) (y : Q) : Z :=
+  let u := (y * (1 # pow2 r))%Q in sqz_up p r (Qnum (round_up (pow2 p) (/ (1 + u)))).
+Definition exp_lo (p r : nat) (y : Q) : Q := Qmake (exp_loz p r y) (pow2 p).
+Definition exp_hi (p r : nat) (y : Q) : Q := Qmake (exp_hiz p r y) (pow2 p).
 
 (** [sqrt d] lies in [[sqrt_lo b d, sqrt_hi b d]] (integer square root at scale [2^b]). *)
 Definition isqrt_scaled (b d : nat) : Z := Z.sqrt (Z.of_nat d * Zpos (pow2 b) * Zpos (pow2 b)).
@@ -129,7 +131,7 @@ Proof. rewrite Q2R_Qmake, IZR_pow2; reflexivity. Qed.
 
 Theorem exp_lo_spec p r y : 0 <= Q2R y -> Q2R (exp_lo p r y) <= exp (- Q2R y).
 Proof.
-  intros Hy; unfold exp_lo; set (u := (y * (1 # pow2 r))%Q).
+  intros Hy; unfold exp_lo, exp_loz; set (u := (y * (1 # pow2 r))%Q).
   assert (Hu : Q2R u * 2 ^ r = Q2R y) by apply Q2R_scale_down.
   destruct (Qle_bool u 1) eqn:E.
   - apply Qle_bool_iff, Qle_Rle in E; rewrite Q2R_1 in E.
@@ -143,12 +145,12 @@ Proof.
     { apply le_IZR; rewrite Ea in Ha0; assert (0 < 2 ^ p) by (apply pow_lt; lra).
       apply Rmult_le_reg_r with (/ 2 ^ p); [apply Rinv_0_lt_compat; lra | rewrite Rmult_0_l; exact Ha0]. }
     rewrite Q2R_grid, <- Hu, Rmult_comm; apply sqz_down_spec; [exact Hn | rewrite <- Ea; exact Ha1].
-  - rewrite Q2R_0; left; apply exp_pos.
+  - rewrite Q2R_grid; unfold Rdiv; rewrite Rmult_0_l; left; apply exp_pos.
 Qed.
 
 Theorem exp_hi_spec p r y : 0 <= Q2R y -> exp (- Q2R y) <= Q2R (exp_hi p r y).
 Proof.
-  intros Hy; unfold exp_hi; set (u := (y * (1 # pow2 r))%Q).
+  intros Hy; unfold exp_hi, exp_hiz; set (u := (y * (1 # pow2 r))%Q).
   assert (Hu : Q2R u * 2 ^ r = Q2R y) by apply Q2R_scale_down.
   assert (Hu0 : 0 <= Q2R u).
   { apply Rmult_le_reg_r with (2 ^ r); [apply pow_lt; lra | lra]. }
