@@ -1,4 +1,4 @@
-(** * BruteForce: the brute-force check over [Q], and [brute_force_sound]. *)
+(** * BruteForce: the brute-force check (dyadic numbers and [Q], run by [vm_compute]), and [brute_force_sound]. *)
 From Coq Require Import ZArith QArith Qreals Qround Reals List Lia Lra.
 From CompactProofs Require Import Spec Lib ExpBounds.
 Import ListNotations.

@@ -1,20 +1,7 @@
-(** * Lib: exact rational arithmetic for the checks, and what it means over [R]. *)
+(** * Lib: exact dyadic arithmetic for the checks, and what it means over [R]; sums over [R]. *)
 From Coq Require Import ZArith QArith Qreals Qround Reals List Lia Lra.
 From CompactProofs Require Import Spec.
 Import ListNotations.
-
-(** Rational operations that keep their results reduced (so that the dyadic numbers of the
-    model keep small representations under [vm_compute]); [Qred] does not change the value. *)
-Definition qplus (a b : Q) : Q := Qred (a + b).
-Definition qminus (a b : Q) : Q := Qred (a - b).
-Definition qmult (a b : Q) : Q := Qred (a * b).
-
-Fixpoint qsum (n : nat) (f : nat -> Q) : Q :=
-  match n with O => 0%Q | S n' => qplus (qsum n' f) (f n') end.
-
-(** a plain sum (no reduction), for a few terms *)
-Fixpoint qsum0 (n : nat) (f : nat -> Q) : Q :=
-  match n with O => 0%Q | S n' => (qsum0 n' f + f n')%Q end.
 
 Fixpoint pow2 (n : nat) : positive := match n with O => 1%positive | S n' => xO (pow2 n') end.
 
@@ -25,8 +12,6 @@ Definition dyq (m e : Z) : Q :=
   | Zpos p => inject_Z (m * Zpos (pow2 (Pos.to_nat p)))
   | Zneg p => Qmake m (pow2 (Pos.to_nat p))
   end.
-
-Definition qentry (w : Tensor) (i j : nat) : Q := dyq (nth j (nth i (snd w) []) 0%Z) (fst w).
 
 (** Dyadic numbers [(m, e)], meaning [m * 2^e], with exact addition and multiplication
     (no gcd: fast under [vm_compute]). *)
@@ -45,14 +30,6 @@ Local Open Scope R_scope.
 
 Definition D2R (a : D) : R := IZR (fst a) * powerRZ 2 (snd a).
 
-Lemma Q2R_qred (a : Q) : Q2R (Qred a) = Q2R a.
-Proof. apply Qeq_eqR, Qred_correct. Qed.
-Lemma Q2R_qplus a b : Q2R (qplus a b) = Q2R a + Q2R b.
-Proof. unfold qplus; rewrite Q2R_qred; apply Q2R_plus. Qed.
-Lemma Q2R_qminus a b : Q2R (qminus a b) = Q2R a - Q2R b.
-Proof. unfold qminus; rewrite Q2R_qred; apply Q2R_minus. Qed.
-Lemma Q2R_qmult a b : Q2R (qmult a b) = Q2R a * Q2R b.
-Proof. unfold qmult; rewrite Q2R_qred; apply Q2R_mult. Qed.
 Lemma Q2R_inject_Z z : Q2R (inject_Z z) = IZR z.
 Proof. unfold Q2R; simpl; lra. Qed.
 Lemma Q2R_0 : Q2R 0 = 0.
@@ -65,8 +42,6 @@ Proof.
   rewrite IH by (intros; apply H; lia); rewrite H by lia; reflexivity.
 Qed.
 
-Lemma Q2R_qsum n f : Q2R (qsum n f) = sum n (fun i => Q2R (f i)).
-Proof. induction n; simpl; [apply Q2R_0 | rewrite Q2R_qplus, IHn; reflexivity]. Qed.
 
 Lemma sum_plus n f g : sum n (fun i => f i + g i) = sum n f + sum n g.
 Proof. induction n; simpl; [lra | rewrite IHn; lra]. Qed.
@@ -141,5 +116,3 @@ Proof. unfold D2Q, D2R; apply Q2R_dyq. Qed.
 Lemma D2R_dentry w i j : D2R (dentry w i j) = entry w i j.
 Proof. reflexivity. Qed.
 
-Lemma Q2R_qsum0 n f : Q2R (qsum0 n f) = sum n (fun i => Q2R (f i)).
-Proof. induction n; simpl; [apply Q2R_0 | rewrite Q2R_plus, IHn; reflexivity]. Qed.
