@@ -100,6 +100,14 @@ def test_export_refuses_unreachable_claim():
         export_theorem(cert, PRECISIONS[0])
 
 
+def test_export_refuses_large_models(tmp_path):
+    """A shipped Max-of-4/64 brute-force certificate (64^4 inputs) is refused at once with a reason, not enumerated."""
+    out = tmp_path / "big.v"
+    with pytest.raises(ExportError, match="enumerates all"):
+        export_file(f"{ROOT}/certificates/max4-v64-s123.brute-force.cert", str(out), "coq")
+    assert not out.exists()
+
+
 @needs_coq
 def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_path):
     """certify export-coq writes data + accuracy_bound; it compiles, its Print Assumptions lists only the standard

@@ -19,6 +19,8 @@ from fractions import Fraction
 
 from generator.export.common import weight_literals
 
+# the Coq check enumerates every input: refuse above this many (about an hour of Coq's VM at d_model 8)
+MAX_INPUTS = 100_000
 # (p, r): exp bounds on the grid 2^-p after r squarings; tried in turn
 PRECISIONS = ((32, 12), (48, 20), (64, 32), (128, 64), (256, 120))
 
@@ -148,6 +150,9 @@ def export_theorem(cert, precision: tuple[int, int] | None = None) -> tuple[str,
     if min(cfg.d_vocab, cfg.n_ctx, cfg.d_head) < 1:
         raise ExportError("the Coq brute-force check needs d_vocab, n_ctx, d_head >= 1")
     total = cfg.d_vocab ** cfg.n_ctx
+    if total > MAX_INPUTS:
+        raise ExportError(f"the Coq brute-force check enumerates all d_vocab^n_ctx = {total} inputs, more than the "
+                          f"export's limit of {MAX_INPUTS}; it is meant for small models")
     tried = []
     for p, r in (precision,) if precision else PRECISIONS:
         count = bf_count(cert, p, r)
