@@ -100,7 +100,12 @@ def export_file(cert_path: str, out_path: str, language: str, prec: int | None =
         raise ExportError(f"coqc needs a file name that is a Coq identifier (letters, digits, _), "
                           f"not {stem!r}: e.g. {re.sub(r'[^A-Za-z0-9_]', '_', stem) or 'export'}.v")
     cert = read_certificate(cert_path)
-    text, info = export_certificate(cert, language, prec)
+    if language == "coq" and cert.schema == "brute-force":
+        # data + Theorem accuracy_bound over the reals, proved by the coq/ library (coq_theorem.py)
+        from generator.export.coq_theorem import export_theorem
+        text, info = export_theorem(cert, None if prec is None else (prec, max(12, prec // 2)))
+    else:
+        text, info = export_certificate(cert, language, prec)
     with open(out_path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     info["bytes"] = len(text.encode())

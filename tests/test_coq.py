@@ -1,0 +1,154 @@
+"""The Coq library coq/ (Spec.v, the brute-force check, brute_force_sound) and the accuracy_bound export:
+the library builds, an exported theorem compiles with only the standard real-number axioms, tampered copies
+fail to compile, and the exporter's count (the Coq check's computation in Python) is sound against exhaustive
+evaluation. See docs/formal-export.md."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+
+import pytest
+from conftest import ROOT, random_params
+from reference import exhaustive_accuracy
+from small_models import adversarial_models
+
+from checker.certificate import Certificate
+from checker.model import ModelConfig, weights_sha256
+from checker.verify import check_certificate
+from generator.certwriter import write_certificate
+from generator.export import ExportError, export_file
+from generator.export.common import weight_literals
+from generator.export.coq_theorem import PRECISIONS, bf_count, bf_count_of, export_theorem
+
+COQC = shutil.which("coqc")
+needs_coq = pytest.mark.skipif(COQC is None or shutil.which("make") is None,
+                               reason="coqc (Debian package `coq`) or make not on PATH")
+TINY = ModelConfig(d_vocab=5, d_model=4, d_head=4, n_ctx=3)
+# the axioms that Coq's real numbers (and Reals' use of functional extensionality) bring; nothing else
+STANDARD_AXIOMS = {"ClassicalDedekindReals.sig_forall_dec", "ClassicalDedekindReals.sig_not_dec",
+                   "FunctionalExtensionality.functional_extensionality_dep", "Classical_Prop.classic"}
+
+
+def certificate(cfg, params) -> Certificate:
+    """A brute-force certificate claiming what the Python checker proves."""
+    cert = Certificate(1, "brute-force", 1, cfg, weights_sha256(cfg, params), params, {}, Fraction(0), {})
+    verdict = check_certificate(cert)
+    assert verdict.verdict == "accepted", verdict.reason
+    cert.claim = verdict.bound
+    return cert
+
+
+@pytest.fixture(scope="module")
+def tiny_bf():
+    return certificate(TINY, random_params(TINY, 11, scale=1.0, bias_scale=0.7))
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """coq/ copied and built with its Makefile (make -C coq) in a fresh folder."""
+    dest = tmp_path_factory.mktemp("coqlib") / "coq"
+    shutil.copytree(f"{ROOT}/coq", dest, ignore=shutil.ignore_patterns("*.vo*", "*.glob", ".*", "Makefile.coq*"))
+    proc = subprocess.run(["make", "-C", str(dest)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest
+
+
+def coqc(library, path) -> tuple[int, str]:
+    proc = subprocess.run([COQC, "-q", "-R", str(library), "CompactProofs", path.name], cwd=path.parent,
+                          capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def set_claim(text: str, num: int, den: int) -> str:
+    out = re.sub(r"claim_num := -?\d+%Z; claim_den := \d+%Z", f"claim_num := {num}%Z; claim_den := {den}%Z", text)
+    assert out != text
+    return out
+
+
+def test_library_has_nothing_admitted():
+    for name in ("Spec.v", "Lib.v", "ExpBounds.v", "BruteForce.v"):
+        text = open(f"{ROOT}/coq/{name}", encoding="utf-8").read()
+        assert not re.search(r"\b(Admitted|admit|Axiom|Parameter|Abort)\b", text), name
+
+
+@pytest.mark.parametrize("name,cfg,params", adversarial_models(), ids=[m[0] for m in adversarial_models()])
+def test_coq_check_count_is_sound(name, cfg, params):
+    """The Coq check's count (its computation in Python) never exceeds the exhaustive count of correct inputs."""
+    exact = exhaustive_accuracy(params) * cfg.d_vocab ** cfg.n_ctx
+    cert = certificate(cfg, params)
+    for p, r in (PRECISIONS[0], PRECISIONS[2]):
+        assert bf_count(cert, p, r) <= exact, (name, p, r)
+
+
+def test_coq_check_reaches_checker_on_random_models():
+    """On random small models the Coq check proves what the Python checker proves (at the exporter's precision)."""
+    for seed in range(4):
+        cfg = ModelConfig(d_vocab=4, d_model=3, d_head=2, n_ctx=2)
+        cert = certificate(cfg, random_params(cfg, seed, scale=2.0, bias_scale=0.5))
+        _, info = export_theorem(cert)
+        assert info["count"] == cert.claim * cfg.d_vocab ** cfg.n_ctx
+
+
+def test_export_refuses_unreachable_claim():
+    cert = certificate(TINY, random_params(TINY, 11, scale=1.0, bias_scale=0.7))
+    cert.claim = Fraction(cert.claim.numerator * 125 // cert.claim.denominator + 1, 125)
+    with pytest.raises(ExportError, match="proves"):
+        export_theorem(cert, PRECISIONS[0])
+
+
+def test_export_refuses_large_models(tmp_path):
+    """A shipped Max-of-4/64 brute-force certificate (64^4 inputs) is refused at once with a reason, not enumerated."""
+    out = tmp_path / "big.v"
+    with pytest.raises(ExportError, match="enumerates all"):
+        export_file(f"{ROOT}/certificates/max4-v64-s123.brute-force.cert", str(out), "coq")
+    assert not out.exists()
+
+
+@needs_coq
+def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_path):
+    """certify export-coq writes data + accuracy_bound; it compiles, its Print Assumptions lists only the standard
+    axioms of Coq's reals, a raised claim and an altered weight fail to compile, and Coq's own bf_count equals the
+    exporter's."""
+    cert_path = tmp_path / "tiny.cert"
+    write_certificate(str(cert_path), tiny_bf)
+    info = export_file(str(cert_path), str(tmp_path / "tiny_bf.v"), "coq")
+    text = (tmp_path / "tiny_bf.v").read_text()
+    assert "Theorem accuracy_bound : (claim data <= accuracy (model_of data))%R." in text
+    assert "Fixpoint" not in text and "Admitted" not in text  # data and one theorem, not the algorithm
+    total = TINY.d_vocab ** TINY.n_ctx
+    count = info["count"]
+    assert count == tiny_bf.claim * total
+
+    files = {"valid": text + "\nPrint Assumptions accuracy_bound.\n"
+                             f"Eval vm_compute in bf_count data {info['prec']} {info['squarings']}.\n",
+             "raised": set_claim(text, count + 1, total)}
+    # one W_U mantissa changed so that the Coq check proves fewer inputs than the claim
+    literals = weight_literals(tiny_bf)
+    e, rows = literals["w_U"]
+    literal = f"W_U := (({e})%Z, [[{rows[0][0]};"
+    assert literal in text
+    for factor in (-1, 8, -64, 4096):
+        changed = [list(row) for row in rows]
+        changed[0][0] *= factor
+        if bf_count_of(TINY, {**literals, "w_U": (e, changed)}, info["prec"], info["squarings"]) < count:
+            files["weight"] = text.replace(literal, f"W_U := (({e})%Z, [[{changed[0][0]};")
+            break
+    assert "weight" in files, "no single-weight change lowers the count"
+    for name, body in files.items():
+        (tmp_path / f"{name}.v").write_text(body)
+    with ThreadPoolExecutor(3) as pool:
+        results = dict(zip(files, pool.map(lambda n: coqc(library, tmp_path / f"{n}.v"), files)))
+
+    rc, out = results["valid"]
+    assert rc == 0, out
+    axioms = set(re.findall(r"^([A-Za-z_][\w.]*) :", out.split("Axioms:")[1], re.M))
+    assert axioms and axioms <= STANDARD_AXIOMS, out
+    assert re.search(rf"= {count}\s*: nat", out), out
+    for name in ("raised", "weight"):
+        rc, out = results[name]
+        assert rc != 0 and ("eq_refl" in out or "accuracy_bound" in out), (name, out)
+
