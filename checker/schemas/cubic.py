@@ -57,6 +57,9 @@ def score_exp_bounds(table: Dyadic, d_head: int, radius=None) -> tuple[np.ndarra
 
 
 BLOCK_ENTRIES = 1 << 21  # entries of the [q, k, J, i] arrays of one block of queries
+# An operation of the case bounds (outward-rounded float64 over [q, k, J, i] arrays) takes about 3 times as long
+# as one of brute force's float path (benchmarks/bench_budget.py, per-output against brute force in one run).
+CASE_OP_WORK = 3
 
 
 def _block(m: int, n_out: int, K: int) -> int:
@@ -160,7 +163,8 @@ COMPLEXITY = {"separate": "d_vocab^3 n_ctx log n_ctx", "joint": "d_vocab^4 / 3",
 
 def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     """(work, peak memory in bytes) of the check from the header and the witness's direct_path: the operation
-    count of `cubic_counts` in closed form, plus the Python-level steps of its loops over blocks and positions."""
+    count of `cubic_counts` in closed form (its per-case term weighted by CASE_OP_WORK), plus the Python-level
+    steps of its loops over blocks and positions."""
     V, K = config.d_vocab, config.n_ctx
     direct_path = witness.get("direct_path") if isinstance(witness, dict) else None
     direct_path = direct_path if direct_path in DIRECT_PATH else "per-output"  # the costliest
@@ -179,7 +183,7 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
         steps += 20 + K
         if m == 0 or K == 1:
             continue
-        work += q * m * (K - 1) * n_out * log_k
+        work += CASE_OP_WORK * q * m * (K - 1) * n_out * log_k
         steps += -(-q // _block(m, n_out, K)) * (4 * K + 10) + 3 * K
     work += PY_STEP_WORK * steps
     w_entries = V * V * n_out  # the [q, t, J] arrays of the last (largest) max m

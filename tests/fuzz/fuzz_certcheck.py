@@ -21,7 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-with atheris.instrument_imports(include=["checker"]):
+with atheris.instrument_imports(include=["checker"]):  # coverage of every checker module, schemas included
+    import checker.exact  # noqa: F401
+    import checker.maxofk  # noqa: F401
+    import checker.schemas.brute_force  # noqa: F401
+    import checker.schemas.cubic  # noqa: F401
+    import checker.schemas.subcubic  # noqa: F401
     from checker.budget import Budget
     from checker.certificate import MalformedCertificate, parse_certificate
     from checker.model import weights_sha256
