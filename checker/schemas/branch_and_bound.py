@@ -1,0 +1,363 @@
+"""branch-and-bound v1: a case tree over the input space; every leaf certified, enumerated, or given up.
+
+Soundness note: docs/proofs/branch-and-bound.md. A node is a set of inputs (query q, max m, and for each
+token bin [lo, hi) of [0, m) the number of non-query positions holding a token of that bin; the other
+non-query positions hold m). The roots (one per (q, m, c)) partition the input space; a split cuts one bin
+in two and has one child per way of dividing that bin's count, so children partition their parent. The
+checker re-derives every node from its parent and compares it with the witness row, recounts every leaf,
+and decides every leaf itself:
+- certified (kind 1): a rigorous float64 upper bound of every wrong-minus-right logit difference over the
+  whole leaf (position-aware, per output) is < 0, so all its inputs are correct;
+- enumerated (kind 2): each input is decided by brute force's evaluator (float fast path with its error
+  threshold, exact path for the rest); undecided counts as wrong;
+- given up (kind 3): counts as wrong, costs nothing.
+
+Witness: `nodes`, one row per node in preorder, roots in the order of `roots`:
+    [kind, a, b, q, m, n_1, hi_1, ..., n_T, hi_T]      (bin t is [hi_{t-1}, hi_t), hi_0 = 0, hi_T = m)
+    kind 0 split: a = bin index (0-based), b = cut (lo < b < hi); children for a' = 0..n of that bin, a' of
+    its tokens in [lo, b) and n - a' in [b, hi), in that order.
+    kind 1 certified: a = the leaf's number of inputs; kind 2 enumerated: a = its number of proven-correct
+    inputs; kind 3 given up: a = 0. For leaves b = 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from fractions import Fraction
+from math import factorial, prod
+
+import numpy as np
+
+from checker.exact import INF, down, dyadic_interval, mul_upper, up
+from checker.maxofk import MaxOfKTables, table_ops
+from checker.model import ModelConfig
+from checker.schemas import Rejected, SchemaResult
+from checker.schemas.brute_force import ExactEvaluator, fast_path_tables, query_fast_path
+from checker.schemas.cubic import exp_bounds
+
+SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP = 0, 1, 2, 3
+KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up"}
+ENUM_CHUNK = 1 << 14  # inputs per fast-path call
+
+
+# --- Nodes: description, counting, children ---------------------------------------------------------
+
+Node = tuple  # (q, m, ((n_1, hi_1), ..., (n_T, hi_T)))
+
+
+def roots(V: int, K: int):
+    """The root nodes (q, m, c): query q <= m, c non-query tokens below m; they partition [0, V)^K."""
+    for m in range(V):
+        for q in range(m + 1):
+            top = K - 1 if q == m else K - 2  # q < m needs a non-query position holding m
+            for c in range(top + 1 if m >= 1 else 1):
+                yield (q, m, ((c, m),))
+
+
+def bins_of(node: Node) -> list[tuple[int, int, int]]:
+    """(lo, hi, n) for each bin of the node."""
+    out, lo = [], 0
+    for n, hi in node[2]:
+        out.append((lo, hi, n))
+        lo = hi
+    return out
+
+
+def node_size(K: int, node: Node) -> int:
+    """Number of inputs in the node: (K-1)! / (r! prod n_t!) * prod width_t^n_t, r = K-1-sum n_t."""
+    counts = [n for n, _ in node[2]]
+    r = K - 1 - sum(counts)
+    ways = factorial(K - 1) // (factorial(r) * prod(factorial(n) for n in counts))
+    return ways * prod((hi - lo) ** n for lo, hi, n in bins_of(node))
+
+
+def children(node: Node, index: int, cut: int) -> list[Node]:
+    """The children of splitting bin `index` at `cut` (a' = 0..n tokens below the cut); ValueError if invalid."""
+    q, m, bins = node
+    if not 0 <= index < len(bins):
+        raise ValueError(f"bin index {index} is not one of the node's {len(bins)} bins")
+    lo, hi, n = bins_of(node)[index]
+    if not lo < cut < hi:
+        raise ValueError(f"cut {cut} is not strictly inside bin {index} = [{lo}, {hi})")
+    return [(q, m, bins[:index] + ((a, cut), (n - a, hi)) + bins[index + 1:]) for a in range(n + 1)]
+
+
+def describe(node: Node) -> str:
+    q, m, _ = node
+    return f"(q={q}, m={m}, bins " + " ".join(f"[{lo},{hi}):{n}" for lo, hi, n in bins_of(node)) + ")"
+
+
+def _row_node(row) -> tuple[int, int, int, Node]:
+    if not isinstance(row, list) or len(row) < 7 or len(row) % 2 == 0 or any(type(v) is not int for v in row):
+        raise ValueError("a node row is [kind, a, b, q, m, n_1, hi_1, ...] of integers")
+    kind, a, b, q, m = row[:5]
+    return kind, a, b, (q, m, tuple(zip(row[5::2], row[6::2])))
+
+
+def node_row(kind: int, a: int, b: int, node: Node) -> list[int]:
+    """The witness row of a node."""
+    return [kind, a, b, node[0], node[1]] + [v for pair in node[2] for v in pair]
+
+
+def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
+    """Verify the tree's shape: every row describes the node its parent's split gives, in preorder, and
+    nothing is missing or left over. Returns the leaves as (row index, kind, claimed a, node)."""
+    V, K = cfg.d_vocab, cfg.n_ctx
+    leaves = []
+    index = 0
+    for root in roots(V, K):
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if index >= len(rows):
+                raise Rejected(f"node {index}: missing (the tree ends before {describe(node)} is covered)")
+            try:
+                kind, a, b, described = _row_node(rows[index])
+            except ValueError as exc:
+                raise Rejected(f"node {index}: {exc}") from None
+            if described != node:
+                raise Rejected(f"node {index}: the witness describes {describe(described)}, but the tree needs "
+                               f"{describe(node)} here (overlapping or missing leaves)")
+            if kind == SPLIT:
+                try:
+                    stack.extend(reversed(children(node, a, b)))
+                except ValueError as exc:
+                    raise Rejected(f"node {index} {describe(node)}: split does not partition: {exc}") from None
+            elif kind in (CERTIFIED, ENUMERATED, GIVEN_UP):
+                if b != 0:
+                    raise Rejected(f"node {index} {describe(node)}: a leaf row has b = 0, got {b}")
+                leaves.append((index, kind, a, node))
+            else:
+                raise Rejected(f"node {index}: unknown kind {kind} (0 split, 1 certified, 2 enumerated, 3 given up)")
+            index += 1
+    if index != len(rows):
+        raise Rejected(f"node {index}: {len(rows) - index} rows after the last root's tree (overlapping leaves)")
+    return leaves
+
+
+# --- Certified leaves: position-aware per-output bound -------------------------------------------------
+
+class MaxBounds:
+    """For one max token m and all queries q <= m, upper bounds (docs/proofs/branch-and-bound.md, section 3)
+
+        X[q, i, k, j] >= alpha[q, i] E[q, k] (u_q(j) + e(k, j) + p(i, j))    (non-query position i, token k <= m)
+        C[q, j]       >= alpha[q, K-1] E[q, q] (u_q(j) + e(q, j) + p(K-1, j))  (the query position)
+
+    for every wrong output j != m, where u_q(j) = EUPU[q, j] - EUPU[q, m], e(k, j) = EVOU[k, j] - EVOU[k, m],
+    p(i, j) = PVOU[i, j] - PVOU[i, m]; their sum over an input's positions is Z (logit[j] - logit[m]), Z > 0."""
+
+    def __init__(self, intervals, m: int):
+        (evou_lo, evou_hi), (pvou_lo, pvou_hi), (eupu_lo, eupu_hi), (e_lo, e_hi, a_lo, a_hi) = intervals
+        V, K = evou_lo.shape[0], pvou_lo.shape[0]
+        js = np.delete(np.arange(V), m)
+        qs = np.arange(m + 1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            ov = up(evou_hi[: m + 1, js] - evou_lo[: m + 1, m: m + 1])  # [k, j]
+            pos = up(pvou_hi[:, js] - pvou_lo[:, m: m + 1])  # [i, j]
+            direct = up(eupu_hi[qs][:, js] - eupu_lo[qs, m: m + 1])  # [q, j]
+            w = up(up(direct[:, None, None, :] + ov[None, None, :, :]) + pos[None, : K - 1, None, :])
+            w_lo = np.maximum(down(a_lo[qs, : K - 1, None] * e_lo[qs, None, : m + 1]), 0.0)  # [q, i, k]
+            w_hi = up(a_hi[qs, : K - 1, None] * e_hi[qs, None, : m + 1])
+            self.X = mul_upper(w_lo[..., None], w_hi[..., None], w)  # [q, i, k, j]
+            wq = up(up(direct + ov[qs]) + pos[K - 1][None, :])  # [q, j]
+            cq_lo = np.maximum(down(a_lo[qs, K - 1] * e_lo[qs, qs]), 0.0)
+            cq_hi = up(a_hi[qs, K - 1] * e_hi[qs, qs])
+            self.C = mul_upper(cq_lo[:, None], cq_hi[:, None], wq)  # [q, j]
+        self.m, self.K, self.V = m, K, V
+
+    def ops(self) -> int:
+        """Operations to form X and C (about 8 per entry)."""
+        m, K, V = self.m, self.K, self.V
+        return 8 * (m + 1) * ((K - 1) * (m + 1) + 1) * (V - 1)
+
+    def certified(self, qs: np.ndarray, bins: tuple) -> np.ndarray:
+        """For each q in qs: True when every j has an upper bound < 0 over the node (q, m, bins)."""
+        K = self.K
+        counts = [n for n, _ in bins]
+        r = K - 1 - sum(counts)
+        with np.errstate(invalid="ignore", over="ignore"):
+            X = self.X[qs]
+            costs = [(r, X[:, :, self.m, :])]  # positions holding m
+            lo = 0
+            for n, hi in bins:
+                if n > 0:
+                    costs.append((n, np.max(X[:, :, lo:hi, :], axis=2)))  # worst token of the bin, per position
+                lo = hi
+            # any assignment of types to positions: sum_i base_i + sum over other types of their (cost - base)
+            # at their positions <= sum_i base_i + sum over other types of their n largest (cost - base)
+            base_index = max(range(len(costs)), key=lambda t: costs[t][0])
+            base = costs[base_index][1]
+            total = self.C[qs]
+            for i in range(K - 1):
+                total = up(total + base[:, i, :])
+            for t, (n, cost) in enumerate(costs):
+                if t == base_index or n == 0:
+                    continue
+                delta = -np.sort(-up(cost - base), axis=1)  # descending over positions
+                for i in range(n):
+                    total = up(total + delta[:, i, :])
+            return np.all(np.isfinite(total) & (total < 0), axis=1)
+
+
+def certify_ops(K: int, V: int, node: Node) -> int:
+    """Operations the checker counts for one certified leaf (range maxima, differences, sort, sums)."""
+    types = 1 + sum(1 for n, _ in node[2] if n > 0)
+    width = sum(hi - lo for lo, hi, n in bins_of(node) if n > 0)
+    sort = (K - 1) * max(1, (K - 1).bit_length())
+    return (V - 1) * ((K - 1) * width + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
+
+
+def node_inputs(K: int, node: Node) -> np.ndarray:
+    """Every input of the node as an int array [size, K-1] of non-query tokens (the query is node[0])."""
+    _, m, _ = node
+    types = [(m, m + 1, K - 1 - sum(n for n, _ in node[2]))] + [b for b in bins_of(node) if b[2] > 0]
+    blocks = []
+
+    def patterns(left: list[int], prefix: list[int]):
+        if len(prefix) == K - 1:
+            yield list(prefix)
+            return
+        for t, n in enumerate(left):
+            if n:
+                left[t] -= 1
+                prefix.append(t)
+                yield from patterns(left, prefix)
+                prefix.pop()
+                left[t] += 1
+
+    for pattern in patterns([n for _, _, n in types], []):
+        ranges = [np.arange(types[t][0], types[t][1]) for t in pattern]
+        grid = np.meshgrid(*ranges, indexing="ij") if ranges else []
+        blocks.append(np.stack([g.ravel() for g in grid], axis=1) if ranges else np.zeros((1, 0), np.int64))
+    return np.concatenate(blocks).astype(np.int64) if blocks else np.zeros((0, K - 1), np.int64)
+
+
+def enumerate_ops(cfg: ModelConfig, size: int) -> int:
+    """Fast-path operations for `size` enumerated inputs (as brute force counts them)."""
+    return size * (2 * cfg.n_ctx * cfg.d_vocab + 2 * cfg.d_vocab)
+
+
+def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[int, int]:
+    """Proven-correct inputs per enumerated leaf (row index -> count), brute force's evaluator, by query."""
+    K = tables.config.n_ctx
+    exact = ExactEvaluator(tables)
+    float_tables = fast_path_tables(tables)
+    out = {}
+    by_query = defaultdict(list)
+    for index, node in leaves:
+        by_query[node[0]].append((index, node))
+    for q, group in sorted(by_query.items()):
+        fast = query_fast_path(tables, q, exact, float_tables)
+        for index, node in group:
+            toks = node_inputs(K, node)
+            correct = 0
+            for start in range(0, len(toks), ENUM_CHUNK):
+                chunk = toks[start: start + ENUM_CHUNK]
+                if fast is None:
+                    verdict = np.full(len(chunk), -1, np.int8)
+                else:
+                    verdict = fast.verdicts(chunk)
+                    stats["ops"] += fast.ops(len(chunk))
+                correct += int((verdict == 1).sum())
+                for row in chunk[verdict < 0].tolist():
+                    stats["exact_path"] += 1
+                    correct += exact.correct(tuple(row) + (q,)) is True
+            out[index] = correct
+    stats["ops"] += exact.arb_ops
+    return out
+
+
+def table_intervals(tables: MaxOfKTables):
+    """Float enclosures of EVOU, PVOU, EUPU and of the exponential factors (shared by every MaxBounds)."""
+    return (dyadic_interval(tables.evou), dyadic_interval(tables.pvou), dyadic_interval(tables.eupu),
+            exp_bounds(tables))
+
+
+def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
+    """Branch and bound: accuracy >= (sum over leaves of their proven-correct inputs) / d_vocab^K."""
+    w = dict(cert.witness)
+    rows = w.pop("nodes", None)
+    if w:
+        raise Rejected(f"unknown witness entries for branch-and-bound: {sorted(w)}")
+    if not isinstance(rows, list):
+        raise Rejected("witness nodes must be a matrix of node rows")
+    cfg = tables.config
+    V, K = cfg.d_vocab, cfg.n_ctx
+    leaves = walk(cfg, rows)
+    stats = {"ops": table_ops(cfg) + 2 * V * (V + K), "exact_path": 0}
+    counts = {"certified": 0, "enumerated": 0, "given up": 0}
+    correct = 0
+    certify_groups = defaultdict(list)  # (m, bins) -> [(row index, q)]
+    enumerate_leaves = []
+    for index, kind, claimed, node in leaves:
+        size = node_size(K, node)
+        counts[KINDS[kind]] += size
+        if kind == CERTIFIED:
+            if claimed != size:
+                raise Rejected(f"node {index} {describe(node)}: certified leaf says {claimed} inputs, it has {size}")
+            certify_groups[(node[1], node[2])].append((index, node[0]))
+            stats["ops"] += certify_ops(K, V, node)
+        elif kind == ENUMERATED:
+            enumerate_leaves.append((index, node))
+        elif claimed != 0:
+            raise Rejected(f"node {index} {describe(node)}: a given-up leaf counts 0 inputs, it says {claimed}")
+    intervals = table_intervals(tables) if certify_groups else None
+    by_m = defaultdict(list)
+    for (m, bins), members in certify_groups.items():
+        by_m[m].append((bins, members))
+    for done, (m, groups) in enumerate(sorted(by_m.items())):
+        bounds = MaxBounds(intervals, m)
+        stats["ops"] += bounds.ops()
+        for bins, members in groups:
+            ok = bounds.certified(np.array([q for _, q in members]), bins)
+            for (index, q), good in zip(members, ok):
+                if not good:
+                    raise Rejected(f"node {index} {describe((q, m, bins))}: not certified (some wrong output's "
+                                   "bound is not < 0)")
+                correct += node_size(K, (q, m, bins))
+        if progress is not None:
+            progress(done + 1, len(by_m))
+    for index, proven in _enumerated_counts(tables, enumerate_leaves, stats).items():
+        claimed = rows[index][1]
+        if proven != claimed:
+            raise Rejected(f"node {index} {describe(_row_node(rows[index])[3])}: enumerated leaf says {claimed} "
+                           f"correct inputs, the checker proves {proven}")
+        correct += proven
+    total = V ** K
+    return SchemaResult(
+        bound=Fraction(correct, total),
+        proof_length=stats["ops"],
+        complexity_class="exponential" if counts["enumerated"] * 2 > total else "quartic",
+        complexity="d_vocab^4 n_ctx (tables) + certified leaves + enumerated inputs * n_ctx * d_vocab",
+        unexplained_dimension=3 * V ** 2 + 2 * V * K + counts["enumerated"] * V,
+        details={"nodes": len(rows), "leaves": len(leaves), "inputs_certified": counts["certified"],
+                 "inputs_enumerated": counts["enumerated"], "inputs_given_up": counts["given up"],
+                 "exact_path": stats["exact_path"]},
+    )
+
+
+def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+    """(checker operations, peak memory bytes) from the header and the witness's shape, without checking:
+    the operations the check counts except the exact path's arb operations."""
+    V, K = config.d_vocab, config.n_ctx
+    rows = witness.get("nodes")
+    ops = table_ops(config) + 2 * V * (V + K)
+    peak = 8 * 16 * V * V  # float enclosures of the tables
+    if not isinstance(rows, list):
+        return ops, peak
+    ms = set()
+    for row in rows:
+        try:
+            kind, _, _, node = _row_node(row)
+            if kind == CERTIFIED:
+                ops += certify_ops(K, V, node)
+                ms.add(node[1])
+            elif kind == ENUMERATED:
+                ops += enumerate_ops(config, node_size(K, node))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    for m in ms:
+        ops += 8 * (m + 1) * ((K - 1) * (m + 1) + 1) * (V - 1)
+    if ms:
+        peak += 8 * 6 * V * max(1, K - 1) * V * V  # X and its temporaries for the largest m
+    return ops, peak + 8 * ENUM_CHUNK * (K + 2) * V

@@ -1,0 +1,180 @@
+"""The branch-and-bound search: which nodes to split, certify, enumerate or give up.
+
+The tree for a size threshold S is a function of S alone: every uncertified node larger than S (and
+larger than the enumeration limit E) is split (its widest bin, at the middle); uncertified nodes of at
+most E inputs, or that cannot be split, are enumerated (when at most `MAX_UNSPLITTABLE` inputs); the rest
+are given up. A smaller S refines the tree only by replacing given-up leaves (0 correct inputs, no cost)
+with subtrees, so both the bound and the proof length are non-increasing in S. For a budget, the search
+takes the smallest S of the grid (powers of 2) whose proof length fits: a larger budget never gives a
+smaller bound. Certification is decided with the checker's own bound (`MaxBounds`), so what the search
+counts as certified is exactly what the checker accepts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from checker.maxofk import MaxOfKTables, table_ops
+from checker.schemas.branch_and_bound import (CERTIFIED, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds, _enumerated_counts,
+                                              bins_of, certify_ops, children, enumerate_ops, node_row, node_size,
+                                              roots, table_intervals)
+
+ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
+MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
+NODE_CAP = 400_000  # nodes evaluated per max token m before the search stops refining (generator time)
+
+
+def _split_choice(node) -> tuple[int, int] | None:
+    """The widest bin holding tokens (width >= 2) and its middle, or None if no bin can be split."""
+    best = None
+    for index, (lo, hi, n) in enumerate(bins_of(node)):
+        if n > 0 and hi - lo >= 2 and (best is None or hi - lo > best[0]):
+            best = (hi - lo, index, (lo + hi) // 2)
+    return None if best is None else best[1:]
+
+
+class MaxSearch:
+    """The search tree for one max token m, refined level by level (level l: threshold levels[l])."""
+
+    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float):
+        cfg = tables.config
+        self.cfg, self.V, self.K, self.m = cfg, cfg.d_vocab, cfg.n_ctx, m
+        self.open: list = []  # uncertified nodes that can still be split
+        self.bounds = MaxBounds(intervals, m)
+        self.info: dict = {}  # node -> (state, level, split) with state certified|enumerated|open|split
+        self.cost = []  # proof length of this m's part of the tree at each computed level
+        self.evaluated = 0
+        self.roots = [r for r in roots(self.V, self.K) if r[1] == m]
+        self._cost = 0
+        self._has_certified = False
+        self.open = self._evaluate(self.roots, 0)
+        self._record()
+        for level in range(1, len(levels)):
+            if self.cost[-1] > budget or not self._refine(level, levels[level]):
+                break
+            self._record()
+
+    def _record(self):
+        self.cost.append(self._cost + (self.bounds.ops() if self._has_certified else 0))
+
+    def _evaluate(self, nodes: list, level: int) -> list:
+        """Decide each new node; returns those to split further at this level's threshold."""
+        K, V = self.K, self.V
+        groups = defaultdict(list)
+        for node in nodes:
+            groups[node[2]].append(node)
+        opened = []
+        for bins, members in groups.items():
+            ok = self.bounds.certified(np.array([n[0] for n in members]), bins)
+            self.evaluated += len(members)
+            for node, good in zip(members, ok):
+                size = node_size(K, node)
+                if good:
+                    self.info[node] = ("certified", level, None)
+                    self._cost += certify_ops(K, V, node)
+                    self._has_certified = True
+                    continue
+                split = _split_choice(node)
+                if size <= ENUM_LIMIT or (split is None and size <= MAX_UNSPLITTABLE):
+                    self.info[node] = ("enumerated", level, None)
+                    self._cost += enumerate_ops(self.cfg, size)
+                else:
+                    self.info[node] = ("open", level, split)
+                    if split is not None:
+                        opened.append(node)
+        return opened
+
+    def _refine(self, level: int, threshold: float) -> bool:
+        """Split every open node larger than the threshold (recursively); False if the node cap was hit."""
+        todo = [n for n in self.open if node_size(self.K, n) > threshold]
+        self.open = [n for n in self.open if node_size(self.K, n) <= threshold]
+        while todo:
+            new = []
+            for node in todo:
+                split = self.info[node][2]
+                self.info[node] = ("split", level, split)
+                new.extend(children(node, *split))
+            if self.evaluated + len(new) > NODE_CAP:
+                return False
+            opened = self._evaluate(new, level)
+            todo = [n for n in opened if node_size(self.K, n) > threshold]
+            self.open += [n for n in opened if node_size(self.K, n) <= threshold]
+        return True
+
+    def rows(self, level: int, enumerated_counts: dict) -> list[list[int]]:
+        """The witness rows of this m's trees at `level` (preorder, roots in order)."""
+        out = []
+        for root in self.roots:
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                state, at, split = self.info[node]
+                if state == "split" and at <= level:
+                    out.append(node_row(SPLIT, split[0], split[1], node))
+                    stack.extend(reversed(children(node, *split)))
+                elif state == "certified":
+                    out.append(node_row(CERTIFIED, node_size(self.K, node), 0, node))
+                elif state == "enumerated":
+                    out.append(node_row(ENUMERATED, enumerated_counts[node], 0, node))
+                else:
+                    out.append(node_row(GIVEN_UP, 0, 0, node))
+        return out
+
+    def enumerated(self, level: int) -> list:
+        """The enumerated leaves of the tree at `level`."""
+        out = []
+        for root in self.roots:
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                state, at, split = self.info[node]
+                if state == "split" and at <= level:
+                    stack.extend(reversed(children(node, *split)))
+                elif state == "enumerated":
+                    out.append(node)
+        return out
+
+
+def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
+    """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
+    budget (None: no limit; the search then stops where NODE_CAP stops it, or at the exact tree)."""
+    cfg = tables.config
+    V, K = cfg.d_vocab, cfg.n_ctx
+    limit = float("inf") if budget is None else float(budget)
+    largest = max(node_size(K, r) for r in roots(V, K))
+    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), ENUM_LIMIT.bit_length() - 1, -1)]
+    intervals = table_intervals(tables)
+    base = table_ops(cfg) + 2 * V * (V + K)
+    searches = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=V, desc="branch and bound (search)", unit="max", leave=False)
+    for m in range(V):
+        searches.append(MaxSearch(tables, intervals, m, levels, limit - base))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    deepest = min(len(s.cost) for s in searches) - 1
+    level = -1  # -1: every root given up
+    for candidate in range(deepest + 1):
+        if base + sum(s.cost[candidate] for s in searches) <= limit:
+            level = candidate
+        else:
+            break
+    enumerated = [n for s in searches for n in s.enumerated(level)] if level >= 0 else []
+    stats = {"ops": 0, "exact_path": 0}
+    counts = _enumerated_counts(tables, list(enumerate(enumerated)), stats)
+    by_node = {enumerated[i]: c for i, c in counts.items()}
+    rows = []
+    for s in searches:
+        rows += s.rows(level, by_node) if level >= 0 else [node_row(GIVEN_UP, 0, 0, r) for r in s.roots]
+    info = {"level": level, "levels": len(levels), "deepest": deepest,
+            "threshold": levels[level] if level >= 0 else None, "nodes": len(rows),
+            "evaluated": sum(s.evaluated for s in searches),
+            "predicted_ops": base + (sum(s.cost[level] for s in searches) if level >= 0 else 0)}
+    return {"nodes": rows}, info
