@@ -17,9 +17,9 @@ from collections import defaultdict
 import numpy as np
 
 from checker.maxofk import MaxOfKTables, table_ops
-from checker.schemas.branch_and_bound import (CERTIFIED, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds, _enumerated_counts,
-                                              bins_of, certify_ops, children, enumerate_ops, node_row, node_size,
-                                              roots, table_intervals)
+from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds,
+                                              _enumerated_counts, bins_of, certify_ops, children, enumerate_ops,
+                                              node_row, node_size, roots, table_intervals)
 
 ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
 MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
@@ -43,6 +43,8 @@ class MaxSearch:
         self.cfg, self.V, self.K, self.m = cfg, cfg.d_vocab, cfg.n_ctx, m
         self.open: list = []  # uncertified nodes that can still be split
         self.bounds = MaxBounds(intervals, m)
+        self.bounds.position_table(range(m + 1))  # the search may try the position-aware bound anywhere
+        self.position_qs: set[int] = set()  # queries with a position-aware leaf (their X enters the cost)
         self.info: dict = {}  # node -> (state, level, split) with state certified|enumerated|open|split
         self.cost = []  # proof length of this m's part of the tree at each computed level
         self.evaluated = 0
@@ -57,7 +59,8 @@ class MaxSearch:
             self._record()
 
     def _record(self):
-        self.cost.append(self._cost + (self.bounds.ops() if self._has_certified else 0))
+        tables = (self.bounds.ops() if self._has_certified else 0) + len(self.position_qs) * self.bounds.position_ops()
+        self.cost.append(self._cost + tables)
 
     def _evaluate(self, nodes: list, level: int) -> list:
         """Decide each new node; returns those to split further at this level's threshold."""
@@ -67,14 +70,18 @@ class MaxSearch:
             groups[node[2]].append(node)
         opened = []
         for bins, members in groups.items():
-            ok = self.bounds.certified(np.array([n[0] for n in members]), bins)
+            qs = np.array([n[0] for n in members])
+            mixture = self.bounds.certified(qs, bins, False)
+            position = self.bounds.certified(qs, bins, True) if not mixture.all() else mixture
             self.evaluated += len(members)
-            for node, good in zip(members, ok):
+            for node, by_mixture, by_position in zip(members, mixture, position):
                 size = node_size(K, node)
-                if good:
-                    self.info[node] = ("certified", level, None)
-                    self._cost += certify_ops(K, V, node)
+                if by_mixture or by_position:
+                    self.info[node] = ("certified" if by_mixture else "positions", level, None)
+                    self._cost += certify_ops(K, V, node, not by_mixture)
                     self._has_certified = True
+                    if not by_mixture:
+                        self.position_qs.add(node[0])
                     continue
                 split = _split_choice(node)
                 if size <= ENUM_LIMIT or (split is None and size <= MAX_UNSPLITTABLE):
@@ -114,8 +121,9 @@ class MaxSearch:
                 if state == "split" and at <= level:
                     out.append(node_row(SPLIT, split[0], split[1], node))
                     stack.extend(reversed(children(node, *split)))
-                elif state == "certified":
-                    out.append(node_row(CERTIFIED, node_size(self.K, node), 0, node))
+                elif state in ("certified", "positions"):
+                    kind = CERTIFIED if state == "certified" else CERTIFIED_POSITIONS
+                    out.append(node_row(kind, node_size(self.K, node), 0, node))
                 elif state == "enumerated":
                     out.append(node_row(ENUMERATED, enumerated_counts[node], 0, node))
                 else:
@@ -144,7 +152,7 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
     V, K = cfg.d_vocab, cfg.n_ctx
     limit = float("inf") if budget is None else float(budget)
     largest = max(node_size(K, r) for r in roots(V, K))
-    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), ENUM_LIMIT.bit_length() - 1, -1)]
+    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), ENUM_LIMIT.bit_length() - 2, -1)]
     intervals = table_intervals(tables)
     base = table_ops(cfg) + 2 * V * (V + K)
     searches = []

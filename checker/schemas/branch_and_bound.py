@@ -12,8 +12,9 @@ and decides every leaf itself:
   threshold, exact path for the rest); undecided counts as wrong;
 - given up (kind 3): counts as wrong, costs nothing.
 
-Witness: `nodes`, one row per node in preorder, roots in the order of `roots`:
-    [kind, a, b, q, m, n_1, hi_1, ..., n_T, hi_T]      (bin t is [hi_{t-1}, hi_t), hi_0 = 0, hi_T = m)
+Witness: `nodes`, a vector of strings, one row per node in preorder, roots in the order of `roots`:
+    "kind a b q m n_1 hi_1 ... n_T hi_T"      (bin t is [hi_{t-1}, hi_t), hi_0 = 0, hi_T = m)
+(one string per row keeps the file's token count, hence its parse time, small).
     kind 0 split: a = bin index (0-based), b = cut (lo < b < hi); children for a' = 0..n of that bin, a' of
     its tokens in [lo, b) and n - a' in [b, hi), in that order.
     kind 1 certified: a = the leaf's number of inputs; kind 2 enumerated: a = its number of proven-correct
@@ -22,6 +23,7 @@ Witness: `nodes`, one row per node in preorder, roots in the order of `roots`:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from fractions import Fraction
 from math import factorial, prod
@@ -35,8 +37,9 @@ from checker.schemas import Rejected, SchemaResult
 from checker.schemas.brute_force import ExactEvaluator, fast_path_tables, query_fast_path
 from checker.schemas.cubic import exp_bounds
 
-SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP = 0, 1, 2, 3
-KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up"}
+SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS = 0, 1, 2, 3, 4
+KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up",
+         CERTIFIED_POSITIONS: "certified"}
 ENUM_CHUNK = 1 << 14  # inputs per fast-path call
 
 
@@ -87,16 +90,23 @@ def describe(node: Node) -> str:
     return f"(q={q}, m={m}, bins " + " ".join(f"[{lo},{hi}):{n}" for lo, hi, n in bins_of(node)) + ")"
 
 
+ROW = re.compile(r"(0|[1-9][0-9]{0,40})( (0|[1-9][0-9]{0,40}))*")
+
+
 def _row_node(row) -> tuple[int, int, int, Node]:
-    if not isinstance(row, list) or len(row) < 7 or len(row) % 2 == 0 or any(type(v) is not int for v in row):
-        raise ValueError("a node row is [kind, a, b, q, m, n_1, hi_1, ...] of integers")
-    kind, a, b, q, m = row[:5]
-    return kind, a, b, (q, m, tuple(zip(row[5::2], row[6::2])))
+    """Parse a row "kind a b q m n_1 hi_1 ... n_T hi_T" (non-negative decimal integers, single spaces)."""
+    if not isinstance(row, str) or not ROW.fullmatch(row):
+        raise ValueError(f"a node row is a string of integers 'kind a b q m n_1 hi_1 ...', got {row!r:.60}")
+    values = [int(v) for v in row.split(" ")]
+    if len(values) < 7 or len(values) % 2 == 0:
+        raise ValueError(f"a node row has 5 + 2 T integers (T >= 1 bins), got {len(values)}")
+    kind, a, b, q, m = values[:5]
+    return kind, a, b, (q, m, tuple(zip(values[5::2], values[6::2])))
 
 
-def node_row(kind: int, a: int, b: int, node: Node) -> list[int]:
+def node_row(kind: int, a: int, b: int, node: Node) -> str:
     """The witness row of a node."""
-    return [kind, a, b, node[0], node[1]] + [v for pair in node[2] for v in pair]
+    return " ".join(str(v) for v in [kind, a, b, node[0], node[1]] + [v for pair in node[2] for v in pair])
 
 
 def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
@@ -123,12 +133,13 @@ def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
                     stack.extend(reversed(children(node, a, b)))
                 except ValueError as exc:
                     raise Rejected(f"node {index} {describe(node)}: split does not partition: {exc}") from None
-            elif kind in (CERTIFIED, ENUMERATED, GIVEN_UP):
+            elif kind in KINDS:
                 if b != 0:
                     raise Rejected(f"node {index} {describe(node)}: a leaf row has b = 0, got {b}")
                 leaves.append((index, kind, a, node))
             else:
-                raise Rejected(f"node {index}: unknown kind {kind} (0 split, 1 certified, 2 enumerated, 3 given up)")
+                raise Rejected(f"node {index}: unknown kind {kind} (0 split, 1 certified by the mixture bound, "
+                               "2 enumerated, 3 given up, 4 certified by the position-aware bound)")
             index += 1
     if index != len(rows):
         raise Rejected(f"node {index}: {len(rows) - index} rows after the last root's tree (overlapping leaves)")
@@ -138,73 +149,111 @@ def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
 # --- Certified leaves: position-aware per-output bound -------------------------------------------------
 
 class MaxBounds:
-    """For one max token m and all queries q <= m, upper bounds (docs/proofs/branch-and-bound.md, section 3)
+    """For one max token m and queries q <= m, rigorous float64 upper bounds (docs/proofs/branch-and-bound.md,
+    section 3) of the terms whose sum over an input's positions is Z (logit[j] - logit[m]), Z > 0, for each
+    wrong output j != m. With u_q(j) = EUPU[q, j] - EUPU[q, m], e(k, j) = EVOU[k, j] - EVOU[k, m],
+    p(i, j) = PVOU[i, j] - PVOU[i, m], alpha[q, i] and E[q, k] the exponential factors of cubic.exp_bounds:
 
-        X[q, i, k, j] >= alpha[q, i] E[q, k] (u_q(j) + e(k, j) + p(i, j))    (non-query position i, token k <= m)
-        C[q, j]       >= alpha[q, K-1] E[q, q] (u_q(j) + e(q, j) + p(K-1, j))  (the query position)
-
-    for every wrong output j != m, where u_q(j) = EUPU[q, j] - EUPU[q, m], e(k, j) = EVOU[k, j] - EVOU[k, m],
-    p(i, j) = PVOU[i, j] - PVOU[i, m]; their sum over an input's positions is Z (logit[j] - logit[m]), Z > 0."""
+        P[q, k, j] >= E[q, k] (u_q(j) + e(k, j) + max_{i < K-1} p(i, j))     (mixture: any non-query position)
+        X[q, i, k, j] >= alpha[q, i] E[q, k] (u_q(j) + e(k, j) + p(i, j))    (position-aware, formed on demand)
+        C[q, j] >= alpha[q, K-1] E[q, q] (u_q(j) + e(q, j) + p(K-1, j))     (the query position)
+    """
 
     def __init__(self, intervals, m: int):
         (evou_lo, evou_hi), (pvou_lo, pvou_hi), (eupu_lo, eupu_hi), (e_lo, e_hi, a_lo, a_hi) = intervals
         V, K = evou_lo.shape[0], pvou_lo.shape[0]
+        self.m, self.K, self.V = m, K, V
         js = np.delete(np.arange(V), m)
         qs = np.arange(m + 1)
         with np.errstate(invalid="ignore", over="ignore"):
             ov = up(evou_hi[: m + 1, js] - evou_lo[: m + 1, m: m + 1])  # [k, j]
-            pos = up(pvou_hi[:, js] - pvou_lo[:, m: m + 1])  # [i, j]
+            self.pos = up(pvou_hi[:, js] - pvou_lo[:, m: m + 1])  # [i, j]
             direct = up(eupu_hi[qs][:, js] - eupu_lo[qs, m: m + 1])  # [q, j]
-            w = up(up(direct[:, None, None, :] + ov[None, None, :, :]) + pos[None, : K - 1, None, :])
-            w_lo = np.maximum(down(a_lo[qs, : K - 1, None] * e_lo[qs, None, : m + 1]), 0.0)  # [q, i, k]
-            w_hi = up(a_hi[qs, : K - 1, None] * e_hi[qs, None, : m + 1])
-            self.X = mul_upper(w_lo[..., None], w_hi[..., None], w)  # [q, i, k, j]
-            wq = up(up(direct + ov[qs]) + pos[K - 1][None, :])  # [q, j]
+            self.token = up(direct[:, None, :] + ov[None, :, :])  # [q, k, j] >= u_q(j) + e(k, j)
+            pos_nq = np.max(self.pos[: K - 1], axis=0) if K > 1 else np.zeros(len(js))
+            self.e_lo, self.e_hi = e_lo[qs, : m + 1], e_hi[qs, : m + 1]
+            self.a_lo, self.a_hi = a_lo[qs], a_hi[qs]
+            self.P = mul_upper(self.e_lo[..., None], self.e_hi[..., None], up(self.token + pos_nq))  # [q, k, j]
+            wq = up(self.token[qs, qs] + self.pos[K - 1][None, :])  # [q, j]
             cq_lo = np.maximum(down(a_lo[qs, K - 1] * e_lo[qs, qs]), 0.0)
             cq_hi = up(a_hi[qs, K - 1] * e_hi[qs, qs])
             self.C = mul_upper(cq_lo[:, None], cq_hi[:, None], wq)  # [q, j]
-        self.m, self.K, self.V = m, K, V
+        self.X: dict[int, np.ndarray] = {}
 
     def ops(self) -> int:
-        """Operations to form X and C (about 8 per entry)."""
-        m, K, V = self.m, self.K, self.V
-        return 8 * (m + 1) * ((K - 1) * (m + 1) + 1) * (V - 1)
+        """Operations to form P and C (about 8 per entry)."""
+        return 8 * (self.m + 1) * (self.m + 2) * (self.V - 1)
 
-    def certified(self, qs: np.ndarray, bins: tuple) -> np.ndarray:
-        """For each q in qs: True when every j has an upper bound < 0 over the node (q, m, bins)."""
+    def position_ops(self) -> int:
+        """Operations to form X for one query (about 8 per entry)."""
+        return 8 * max(1, self.K - 1) * (self.m + 1) * (self.V - 1)
+
+    def position_table(self, qs) -> None:
+        """Form X[q] for the queries qs (the position-aware argument needs it)."""
+        qs = np.array(sorted(set(int(q) for q in qs) - set(self.X)), dtype=np.int64)
+        if len(qs) == 0:
+            return
         K = self.K
+        with np.errstate(invalid="ignore", over="ignore"):
+            w = up(self.token[qs][:, None, :, :] + self.pos[None, : K - 1, None, :])  # [q, i, k, j]
+            w_lo = np.maximum(down(self.a_lo[qs, : K - 1, None] * self.e_lo[qs][:, None, :]), 0.0)  # [q, i, k]
+            w_hi = up(self.a_hi[qs, : K - 1, None] * self.e_hi[qs][:, None, :])
+            table = mul_upper(w_lo[..., None], w_hi[..., None], w)
+        for row, q in enumerate(qs.tolist()):
+            self.X[q] = table[row]
+
+    def certified(self, qs: np.ndarray, bins: tuple, position_aware: bool) -> np.ndarray:
+        """For each q in qs: True when every j != m has an upper bound < 0 over the node (q, m, bins)."""
+        K, m = self.K, self.m
         counts = [n for n, _ in bins]
         r = K - 1 - sum(counts)
         with np.errstate(invalid="ignore", over="ignore"):
-            X = self.X[qs]
-            costs = [(r, X[:, :, self.m, :])]  # positions holding m
-            lo = 0
-            for n, hi in bins:
-                if n > 0:
-                    costs.append((n, np.max(X[:, :, lo:hi, :], axis=2)))  # worst token of the bin, per position
-                lo = hi
-            # any assignment of types to positions: sum_i base_i + sum over other types of their (cost - base)
-            # at their positions <= sum_i base_i + sum over other types of their n largest (cost - base)
+            if position_aware:
+                self.position_table(qs)
+                X = np.stack([self.X[int(q)] for q in qs])  # [q, i, k, j]
+                costs = [(r, X[:, :, m, :])]  # positions holding m
+                lo = 0
+                for n, hi in bins:
+                    if n > 0:
+                        costs.append((n, np.max(X[:, :, lo:hi, :], axis=2)))  # the bin's worst token, per position
+                    lo = hi
+            else:
+                al, ah = self.a_lo[qs, None, : K - 1, None], self.a_hi[qs, None, : K - 1, None]  # [q, 1, i, 1]
+                worst = [(r, self.P[qs, m, :])]
+                lo = 0
+                for n, hi in bins:
+                    if n > 0:
+                        worst.append((n, np.max(self.P[qs, lo:hi, :], axis=1)))  # the bin's worst token [q, j]
+                    lo = hi
+                # mul_upper is non-decreasing in its last argument, so the bin's worst P bounds every token
+                stacked = mul_upper(al, ah, np.stack([p for _, p in worst], axis=1)[:, :, None, :])  # [q, t, i, j]
+                costs = [(n, stacked[:, t]) for t, (n, _) in enumerate(worst)]
+            # any assignment of the types to positions: sum_i base_i + sum over the other types of their
+            # (cost - base) at their positions <= sum_i base_i + sum over the other types of their n largest
             base_index = max(range(len(costs)), key=lambda t: costs[t][0])
             base = costs[base_index][1]
             total = self.C[qs]
+            finite = np.ones(total.shape, dtype=bool)
             for i in range(K - 1):
                 total = up(total + base[:, i, :])
             for t, (n, cost) in enumerate(costs):
                 if t == base_index or n == 0:
                     continue
-                delta = -np.sort(-up(cost - base), axis=1)  # descending over positions
+                delta = up(cost - base)
+                finite &= np.all(np.isfinite(delta), axis=1)  # a NaN would escape the sort below
+                delta = -np.sort(-delta, axis=1)  # descending over positions
                 for i in range(n):
                     total = up(total + delta[:, i, :])
-            return np.all(np.isfinite(total) & (total < 0), axis=1)
+            return np.all(finite & np.isfinite(total) & (total < 0), axis=1)
 
 
-def certify_ops(K: int, V: int, node: Node) -> int:
-    """Operations the checker counts for one certified leaf (range maxima, differences, sort, sums)."""
+def certify_ops(K: int, V: int, node: Node, position_aware: bool) -> int:
+    """Operations the checker counts for one certified leaf (range maxima, products, differences, sort, sums)."""
     types = 1 + sum(1 for n, _ in node[2] if n > 0)
     width = sum(hi - lo for lo, hi, n in bins_of(node) if n > 0)
     sort = (K - 1) * max(1, (K - 1).bit_length())
-    return (V - 1) * ((K - 1) * width + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
+    maxima = (K - 1) * width if position_aware else width + 2 * types * (K - 1)
+    return (V - 1) * (maxima + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
 
 
 def node_inputs(K: int, node: Node) -> np.ndarray:
@@ -280,45 +329,48 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     if w:
         raise Rejected(f"unknown witness entries for branch-and-bound: {sorted(w)}")
     if not isinstance(rows, list):
-        raise Rejected("witness nodes must be a matrix of node rows")
+        raise Rejected("witness nodes must be a vector of node rows (strings)")
     cfg = tables.config
     V, K = cfg.d_vocab, cfg.n_ctx
     leaves = walk(cfg, rows)
     stats = {"ops": table_ops(cfg) + 2 * V * (V + K), "exact_path": 0}
     counts = {"certified": 0, "enumerated": 0, "given up": 0}
     correct = 0
-    certify_groups = defaultdict(list)  # (m, bins) -> [(row index, q)]
+    certify_groups = defaultdict(list)  # (m, bins, position-aware) -> [(row index, q)]
     enumerate_leaves = []
     for index, kind, claimed, node in leaves:
         size = node_size(K, node)
         counts[KINDS[kind]] += size
-        if kind == CERTIFIED:
+        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
             if claimed != size:
                 raise Rejected(f"node {index} {describe(node)}: certified leaf says {claimed} inputs, it has {size}")
-            certify_groups[(node[1], node[2])].append((index, node[0]))
-            stats["ops"] += certify_ops(K, V, node)
+            certify_groups[(node[1], node[2], kind == CERTIFIED_POSITIONS)].append((index, node[0]))
+            stats["ops"] += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
         elif kind == ENUMERATED:
             enumerate_leaves.append((index, node))
         elif claimed != 0:
             raise Rejected(f"node {index} {describe(node)}: a given-up leaf counts 0 inputs, it says {claimed}")
     intervals = table_intervals(tables) if certify_groups else None
     by_m = defaultdict(list)
-    for (m, bins), members in certify_groups.items():
-        by_m[m].append((bins, members))
+    for (m, bins, position_aware), members in certify_groups.items():
+        by_m[m].append((bins, position_aware, members))
     for done, (m, groups) in enumerate(sorted(by_m.items())):
         bounds = MaxBounds(intervals, m)
         stats["ops"] += bounds.ops()
-        for bins, members in groups:
-            ok = bounds.certified(np.array([q for _, q in members]), bins)
+        needed = {q for bins, position_aware, members in groups if position_aware for _, q in members}
+        bounds.position_table(sorted(needed))
+        stats["ops"] += len(needed) * bounds.position_ops()
+        for bins, position_aware, members in groups:
+            ok = bounds.certified(np.array([q for _, q in members]), bins, position_aware)
             for (index, q), good in zip(members, ok):
                 if not good:
                     raise Rejected(f"node {index} {describe((q, m, bins))}: not certified (some wrong output's "
-                                   "bound is not < 0)")
+                                   f"{'position-aware' if position_aware else 'mixture'} bound is not < 0)")
                 correct += node_size(K, (q, m, bins))
         if progress is not None:
             progress(done + 1, len(by_m))
     for index, proven in _enumerated_counts(tables, enumerate_leaves, stats).items():
-        claimed = rows[index][1]
+        claimed = _row_node(rows[index])[1]
         if proven != claimed:
             raise Rejected(f"node {index} {describe(_row_node(rows[index])[3])}: enumerated leaf says {claimed} "
                            f"correct inputs, the checker proves {proven}")
@@ -345,19 +397,23 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     peak = 8 * 16 * V * V  # float enclosures of the tables
     if not isinstance(rows, list):
         return ops, peak
-    ms = set()
+    ms, position_qs = set(), set()
     for row in rows:
         try:
             kind, _, _, node = _row_node(row)
-            if kind == CERTIFIED:
-                ops += certify_ops(K, V, node)
-                ms.add(node[1])
-            elif kind == ENUMERATED:
-                ops += enumerate_ops(config, node_size(K, node))
-        except (ValueError, TypeError, OverflowError):
+        except ValueError:
             continue
-    for m in ms:
-        ops += 8 * (m + 1) * ((K - 1) * (m + 1) + 1) * (V - 1)
+        if not (node[1] < V and sum(n for n, _ in node[2]) <= K - 1 and all(hi <= V for _, hi in node[2])):
+            continue  # not a node of this model (the check rejects it); keeps the counting cheap
+        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+            ops += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
+            ms.add(node[1])
+            if kind == CERTIFIED_POSITIONS:
+                position_qs.add((node[0], node[1]))
+        elif kind == ENUMERATED:
+            ops += enumerate_ops(config, node_size(K, node))
+    ops += sum(8 * (m + 1) * (m + 2) * (V - 1) for m in ms)
+    ops += sum(8 * max(1, K - 1) * (m + 1) * (V - 1) for _, m in position_qs)
     if ms:
-        peak += 8 * 6 * V * max(1, K - 1) * V * V  # X and its temporaries for the largest m
+        peak += 8 * 8 * V * V * V + 8 * 4 * V * max(1, K - 1) * V * V  # P, X for every query, temporaries
     return ops, peak + 8 * ENUM_CHUNK * (K + 2) * V
