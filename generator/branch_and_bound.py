@@ -23,7 +23,8 @@ from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, EN
 
 ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
 MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
-NODE_CAP = 400_000  # nodes evaluated per max token m before the search stops refining (generator time)
+MIN_NODES, TOTAL_NODES = 2_000, 400_000  # nodes each max token m may evaluate: MIN_NODES + its share of TOTAL_NODES
+# by input mass (generator time only: a max token that reaches its cap keeps its last tree at finer levels)
 
 
 def _split_choice(node) -> tuple[int, int] | None:
@@ -38,7 +39,7 @@ def _split_choice(node) -> tuple[int, int] | None:
 class MaxSearch:
     """The search tree for one max token m, refined level by level (level l: threshold levels[l])."""
 
-    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float):
+    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float, node_cap: int):
         cfg = tables.config
         self.cfg, self.V, self.K, self.m = cfg, cfg.d_vocab, cfg.n_ctx, m
         self.open: list = []  # uncertified nodes that can still be split
@@ -48,13 +49,21 @@ class MaxSearch:
         self.info: dict = {}  # node -> (state, level, split) with state certified|enumerated|open|split
         self.cost = []  # proof length of this m's part of the tree at each computed level
         self.evaluated = 0
+        self.node_cap = node_cap
+        self.over_budget = False  # True when the last computed level's cost alone exceeds the budget
         self.roots = [r for r in roots(self.V, self.K) if r[1] == m]
         self._cost = 0
         self._has_certified = False
         self.open = self._evaluate(self.roots, 0)
         self._record()
         for level in range(1, len(levels)):
-            if self.cost[-1] > budget or not self._refine(level, levels[level]):
+            if self.cost[-1] > budget:
+                self.over_budget = True
+                break
+            saved = (self._cost, self._has_certified, set(self.position_qs), list(self.open))
+            if not self._refine(level, levels[level]):
+                self._rollback(level)
+                self._cost, self._has_certified, self.position_qs, self.open = saved
                 break
             self._record()
 
@@ -103,14 +112,27 @@ class MaxSearch:
                 split = self.info[node][2]
                 self.info[node] = ("split", level, split)
                 new.extend(children(node, *split))
-            if self.evaluated + len(new) > NODE_CAP:
+            if self.evaluated + len(new) > self.node_cap:
                 return False
             opened = self._evaluate(new, level)
             todo = [n for n in opened if node_size(self.K, n) > threshold]
             self.open += [n for n in opened if node_size(self.K, n) <= threshold]
         return True
 
-    def rows(self, level: int, enumerated_counts: dict) -> list[list[int]]:
+    def _rollback(self, level: int) -> None:
+        """Forget the partial refinement of `level` (the node cap stopped it): the tree stays at level - 1."""
+        for node, (state, at, split) in list(self.info.items()):
+            if at == level and state != "split":
+                del self.info[node]
+        for node, (state, at, split) in list(self.info.items()):
+            if at == level:  # split at this level: open again
+                self.info[node] = ("open", at, split)
+
+    def level_of(self, level: int) -> int:
+        """The level of this m's tree that the global `level` uses (frozen at the last one computed)."""
+        return min(level, len(self.cost) - 1)
+
+    def rows(self, level: int, enumerated_counts: dict) -> list[str]:
         """The witness rows of this m's trees at `level` (preorder, roots in order)."""
         out = []
         for root in self.roots:
@@ -147,7 +169,7 @@ class MaxSearch:
 
 def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
     """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
-    budget (None: no limit; the search then stops where NODE_CAP stops it, or at the exact tree)."""
+    budget (None: no limit; the search then stops at the exact tree or where the node caps stop it)."""
     cfg = tables.config
     V, K = cfg.d_vocab, cfg.n_ctx
     limit = float("inf") if budget is None else float(budget)
@@ -161,28 +183,32 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
         from tqdm import tqdm
 
         bar = tqdm(total=V, desc="branch and bound (search)", unit="max", leave=False)
+    total = V ** K
     for m in range(V):
-        searches.append(MaxSearch(tables, intervals, m, levels, limit - base))
+        mass = sum(node_size(K, r) for r in roots(V, K) if r[1] == m)
+        cap = MIN_NODES + TOTAL_NODES * mass // total
+        searches.append(MaxSearch(tables, intervals, m, levels, limit - base, cap))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    deepest = min(len(s.cost) for s in searches) - 1
+    # global level L uses each m's tree at min(L, its last level); an m over the budget at level l bars L >= l
+    deepest = min([len(s.cost) - 1 for s in searches if s.over_budget] + [len(levels) - 1])
     level = -1  # -1: every root given up
     for candidate in range(deepest + 1):
-        if base + sum(s.cost[candidate] for s in searches) <= limit:
+        if base + sum(s.cost[s.level_of(candidate)] for s in searches) <= limit:
             level = candidate
         else:
             break
-    enumerated = [n for s in searches for n in s.enumerated(level)] if level >= 0 else []
+    enumerated = [n for s in searches for n in s.enumerated(s.level_of(level))] if level >= 0 else []
     stats = {"ops": 0, "exact_path": 0}
     counts = _enumerated_counts(tables, list(enumerate(enumerated)), stats)
     by_node = {enumerated[i]: c for i, c in counts.items()}
     rows = []
     for s in searches:
-        rows += s.rows(level, by_node) if level >= 0 else [node_row(GIVEN_UP, 0, 0, r) for r in s.roots]
+        rows += s.rows(s.level_of(level), by_node) if level >= 0 else [node_row(GIVEN_UP, 0, 0, r) for r in s.roots]
     info = {"level": level, "levels": len(levels), "deepest": deepest,
             "threshold": levels[level] if level >= 0 else None, "nodes": len(rows),
             "evaluated": sum(s.evaluated for s in searches),
-            "predicted_ops": base + (sum(s.cost[level] for s in searches) if level >= 0 else 0)}
+            "predicted_ops": base + (sum(s.cost[s.level_of(level)] for s in searches) if level >= 0 else 0)}
     return {"nodes": rows}, info
