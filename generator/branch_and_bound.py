@@ -13,6 +13,7 @@ counts as certified is exactly what the checker accepts.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import accumulate
 
 import numpy as np
 
@@ -167,12 +168,10 @@ class MaxSearch:
         return out
 
 
-def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
-    """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
-    budget (None: no limit; the search then stops at the exact tree or where the node caps stop it)."""
+def _search_all(tables: MaxOfKTables, limit: float, progress: bool):
+    """Every max token's search, the global levels, and the finest level whose proof length fits `limit`."""
     cfg = tables.config
     V, K = cfg.d_vocab, cfg.n_ctx
-    limit = float("inf") if budget is None else float(budget)
     largest = max(node_size(K, r) for r in roots(V, K))
     levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), ENUM_LIMIT.bit_length() - 2, -1)]
     intervals = table_intervals(tables)
@@ -194,12 +193,20 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
         bar.close()
     # global level L uses each m's tree at min(L, its last level); an m over the budget at level l bars L >= l
     deepest = min([len(s.cost) - 1 for s in searches if s.over_budget] + [len(levels) - 1])
+    costs = [base + sum(s.cost[s.level_of(L)] for s in searches) for L in range(deepest + 1)]
     level = -1  # -1: every root given up
-    for candidate in range(deepest + 1):
-        if base + sum(s.cost[s.level_of(candidate)] for s in searches) <= limit:
-            level = candidate
-        else:
+    for candidate, cost in enumerate(costs):
+        if cost > limit:
             break
+        level = candidate
+    return searches, levels, costs, level, base
+
+
+def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
+    """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
+    budget (None: no limit; the search then stops at the exact tree or where the node caps stop it)."""
+    limit = float("inf") if budget is None else float(budget)
+    searches, levels, costs, level, base = _search_all(tables, limit, progress)
     enumerated = [n for s in searches for n in s.enumerated(s.level_of(level))] if level >= 0 else []
     stats = {"ops": 0, "exact_path": 0}
     counts = _enumerated_counts(tables, list(enumerate(enumerated)), stats)
@@ -207,8 +214,25 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
     rows = []
     for s in searches:
         rows += s.rows(s.level_of(level), by_node) if level >= 0 else [node_row(GIVEN_UP, 0, 0, r) for r in s.roots]
-    info = {"level": level, "levels": len(levels), "deepest": deepest,
-            "threshold": levels[level] if level >= 0 else None, "nodes": len(rows),
-            "evaluated": sum(s.evaluated for s in searches),
-            "predicted_ops": base + (sum(s.cost[s.level_of(level)] for s in searches) if level >= 0 else 0)}
+    info = {"level": level, "levels": len(levels), "threshold": levels[level] if level >= 0 else None,
+            "nodes": len(rows), "evaluated": sum(s.evaluated for s in searches),
+            "predicted_ops": costs[level] if level >= 0 else base}
     return {"nodes": rows}, info
+
+
+def frontier(tables: MaxOfKTables, budget: float | None = None) -> list[tuple[int, int]]:
+    """(proof length without arb operations, proven-correct inputs) of the tree at every level up to the
+    budget's: the bound against proof length that --budget can reach (one search, exact counts)."""
+    limit = float("inf") if budget is None else float(budget)
+    searches, _, costs, level, _ = _search_all(tables, limit, False)
+    K = tables.config.n_ctx
+    leaves = [(node, s.info[node][1]) for s in searches for node in s.info
+              if s.info[node][0] in ("certified", "positions", "enumerated")]
+    enumerated = [node for node, _ in leaves if searches[node[1]].info[node][0] == "enumerated"]
+    proven = _enumerated_counts(tables, list(enumerate(enumerated)), {"ops": 0, "exact_path": 0})
+    value = {enumerated[i]: c for i, c in proven.items()}
+    gains = [[0] * len(s.cost) for s in searches]  # proven-correct inputs of the leaves made at each level
+    for node, created in leaves:
+        gains[node[1]][created] += value.get(node, node_size(K, node))
+    cumulative = [list(accumulate(g)) for g in gains]
+    return [(costs[L], sum(c[s.level_of(L)] for s, c in zip(searches, cumulative))) for L in range(level + 1)]

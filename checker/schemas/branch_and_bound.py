@@ -379,7 +379,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     return SchemaResult(
         bound=Fraction(correct, total),
         proof_length=stats["ops"],
-        complexity_class="exponential" if counts["enumerated"] * 2 > total else "quartic",
+        complexity_class="exponential" if 2 * enumerate_ops(cfg, counts["enumerated"]) > stats["ops"] else "quartic",
         complexity="d_vocab^4 n_ctx (tables) + certified leaves + enumerated inputs * n_ctx * d_vocab",
         unexplained_dimension=3 * V ** 2 + 2 * V * K + counts["enumerated"] * V,
         details={"nodes": len(rows), "leaves": len(leaves), "inputs_certified": counts["certified"],
