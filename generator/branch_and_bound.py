@@ -24,7 +24,7 @@ from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, EN
 
 ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
 MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
-MIN_NODES, TOTAL_NODES = 2_000, 400_000  # nodes each max token m may evaluate: MIN_NODES + its share of TOTAL_NODES
+MIN_NODES, TOTAL_NODES = 500, 100_000  # nodes each max token m may evaluate: MIN_NODES + its share of TOTAL_NODES
 # by input mass (generator time only: a max token that reaches its cap keeps its last tree at finer levels)
 
 
