@@ -40,7 +40,7 @@ from checker.schemas.cubic import exp_bounds
 SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS = 0, 1, 2, 3, 4
 KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up",
          CERTIFIED_POSITIONS: "certified"}
-ENUM_CHUNK = 1 << 14  # inputs per fast-path call
+ENUM_CHUNK = 1 << 14  # at most this many inputs per fast-path call
 
 
 # --- Nodes: description, counting, children ---------------------------------------------------------
@@ -256,11 +256,11 @@ def certify_ops(K: int, V: int, node: Node, position_aware: bool) -> int:
     return (V - 1) * (maxima + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
 
 
-def node_inputs(K: int, node: Node) -> np.ndarray:
-    """Every input of the node as an int array [size, K-1] of non-query tokens (the query is node[0])."""
+def iter_node_inputs(K: int, node: Node, chunk: int = ENUM_CHUNK):
+    """Every input of the node, each once, as int arrays [<= chunk, K-1] of non-query tokens (the query is
+    node[0]): for each placement of the types on the positions, the tokens in mixed radix."""
     _, m, _ = node
     types = [(m, m + 1, K - 1 - sum(n for n, _ in node[2]))] + [b for b in bins_of(node) if b[2] > 0]
-    blocks = []
 
     def patterns(left: list[int], prefix: list[int]):
         if len(prefix) == K - 1:
@@ -275,10 +275,22 @@ def node_inputs(K: int, node: Node) -> np.ndarray:
                 left[t] += 1
 
     for pattern in patterns([n for _, _, n in types], []):
-        ranges = [np.arange(types[t][0], types[t][1]) for t in pattern]
-        grid = np.meshgrid(*ranges, indexing="ij") if ranges else []
-        blocks.append(np.stack([g.ravel() for g in grid], axis=1) if ranges else np.zeros((1, 0), np.int64))
-    return np.concatenate(blocks).astype(np.int64) if blocks else np.zeros((0, K - 1), np.int64)
+        lows = np.array([types[t][0] for t in pattern], dtype=np.int64)
+        widths = [types[t][1] - types[t][0] for t in pattern]
+        total = prod(widths)
+        for start in range(0, total, chunk):
+            rest = np.arange(start, min(total, start + chunk), dtype=np.int64)
+            toks = np.empty((len(rest), K - 1), dtype=np.int64)
+            for i in range(K - 2, -1, -1):
+                toks[:, i] = rest % widths[i]
+                rest //= widths[i]
+            yield toks + lows
+
+
+def node_inputs(K: int, node: Node) -> np.ndarray:
+    """Every input of the node as one int array [size, K-1] (for small nodes)."""
+    blocks = list(iter_node_inputs(K, node))
+    return np.concatenate(blocks) if blocks else np.zeros((0, K - 1), np.int64)
 
 
 def enumerate_ops(cfg: ModelConfig, size: int) -> int:
@@ -298,10 +310,8 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
     for q, group in sorted(by_query.items()):
         fast = query_fast_path(tables, q, exact, float_tables)
         for index, node in group:
-            toks = node_inputs(K, node)
             correct = 0
-            for start in range(0, len(toks), ENUM_CHUNK):
-                chunk = toks[start: start + ENUM_CHUNK]
+            for chunk in iter_node_inputs(K, node):
                 if fast is None:
                     verdict = np.full(len(chunk), -1, np.int8)
                 else:
