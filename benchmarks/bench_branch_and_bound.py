@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import time
+from fractions import Fraction
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,31 +37,35 @@ def timed_check(path: str) -> dict:
     return out
 
 
-def generate(model: str, budget: float | None, out: str) -> dict:
-    from generator.certwriter import write_certificate
-    from generator.generate import build_certificate
-    from generator.modelio import load_model
-
-    cfg, params, _ = load_model(model)
-    options = {} if budget is None else {"budget": str(budget)}
-    wall, cpu = time.perf_counter(), time.process_time()
-    cert, _ = build_certificate(cfg, params, "branch-and-bound", options, progress=False)
-    write_certificate(out, cert)
-    return {"gen_wall_s": time.perf_counter() - wall, "gen_cpu_s": time.process_time() - cpu,
-            "bytes": os.path.getsize(out), "claim_float": float(cert.claim)}
-
-
-def frontier_points(model: str, budget: float | None) -> list[tuple[int, float]]:
+def generate(model: str, budget: float | None, out: str, with_frontier: bool) -> tuple[dict, list]:
+    """Search once; write the certificate (claim = the checker's bound) and, if asked, the frontier."""
     import flint
 
+    from checker.certificate import FORMAT_VERSION, Certificate
     from checker.maxofk import build_tables
-    from generator.branch_and_bound import frontier
+    from checker.model import weights_sha256
+    from checker.verify import check_certificate
+    from generator.branch_and_bound import _search_all, frontier, witness_of
+    from generator.certwriter import write_certificate
     from generator.modelio import load_model
 
     cfg, params, _ = load_model(model)
+    wall, cpu = time.perf_counter(), time.process_time()
     flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    searched = _search_all(tables, float("inf") if budget is None else budget, False)
+    witness, info = witness_of(tables, searched)
+    cert = Certificate(FORMAT_VERSION, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params, witness,
+                       Fraction(0), {})
+    verdict = check_certificate(cert)
+    cert.claim = verdict.bound
+    cert.meta = {"generator": "benchmarks/bench_branch_and_bound.py", "proof_length": str(verdict.result.proof_length)}
+    write_certificate(out, cert)
+    row = {"gen_wall_s": time.perf_counter() - wall, "gen_cpu_s": time.process_time() - cpu,
+           "bytes": os.path.getsize(out), "claim_float": float(cert.claim), "search": info}
     total = cfg.d_vocab ** cfg.n_ctx
-    return [(ops, correct / total) for ops, correct in frontier(build_tables(cfg, params), budget)]
+    points = [(ops, c / total) for ops, c in frontier(tables, budget, searched)] if with_frontier else []
+    return row, points
 
 
 def plot(curves: dict, path: str) -> None:
@@ -104,14 +109,16 @@ def main() -> None:
         k = int(name.split("-")[0].removeprefix("max"))
         budget = args.budget_large if k >= 10 else None
         out = os.path.join(args.out_dir, f"{name}.branch-and-bound.cert")
-        row = {"model": name, "budget": budget, **generate(model, budget, out), "bnb": timed_check(out)}
+        gen, points = generate(model, budget, out, args.frontier)
+        row = {"model": name, "budget": budget, **gen, "bnb": timed_check(out)}
         baseline = "brute-force" if k == 4 else "cubic-per-output"
         base_cert = os.path.join(ROOT, "certificates", f"{name}.{baseline}.cert")
         wanted = not args.baseline_for or name in args.baseline_for.split(",")
         if wanted and os.path.exists(base_cert):
             row["baseline"] = {"kind": baseline, **timed_check(base_cert)}
         results[name] = row
-        b, line = row["bnb"], f"{name}: branch-and-bound {b['verdict']} bound {b.get('bound_float', 0):.6f} " \
+        b = row["bnb"]
+        line = f"{name}: branch-and-bound {b['verdict']} bound {b.get('bound_float', 0):.6f} " \
                               f"length {b.get('proof_length', 0):.3g} check {b['wall_s']:.1f} s wall / " \
                               f"{b['cpu_s']:.1f} s CPU, {row['bytes'] / 1e6:.2f} MB, generated in {row['gen_wall_s']:.0f} s"
         if "baseline" in row:
@@ -121,9 +128,9 @@ def main() -> None:
                      f"{b['wall_s'] / base['wall_s']:.3f} CPU {b['cpu_s'] / base['cpu_s']:.3f}"
                      f" | same bound: {b.get('bound') == base.get('bound')}")
         print(line, flush=True)
-        if args.frontier:
-            curves[name] = frontier_points(model, budget)
-            row["frontier"] = curves[name]
+        if points:
+            curves[name] = points
+            row["frontier"] = points
             print(f"  frontier: {len(curves[name])} points, from {curves[name][0][0]:.3g} ops "
                   f"({curves[name][0][1]:.4f}) to {curves[name][-1][0]:.3g} ops ({curves[name][-1][1]:.6f})", flush=True)
     if args.json:

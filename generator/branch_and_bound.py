@@ -206,7 +206,12 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
     """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
     budget (None: no limit; the search then stops at the exact tree or where the node caps stop it)."""
     limit = float("inf") if budget is None else float(budget)
-    searches, levels, costs, level, base = _search_all(tables, limit, progress)
+    return witness_of(tables, _search_all(tables, limit, progress))
+
+
+def witness_of(tables: MaxOfKTables, searched) -> tuple[dict, dict]:
+    """The witness (and search statistics) of the level that `_search_all` chose."""
+    searches, levels, costs, level, base = searched
     enumerated = [n for s in searches for n in s.enumerated(s.level_of(level))] if level >= 0 else []
     stats = {"ops": 0, "exact_path": 0}
     counts = _enumerated_counts(tables, list(enumerate(enumerated)), stats)
@@ -220,11 +225,11 @@ def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = F
     return {"nodes": rows}, info
 
 
-def frontier(tables: MaxOfKTables, budget: float | None = None) -> list[tuple[int, int]]:
+def frontier(tables: MaxOfKTables, budget: float | None = None, searched=None) -> list[tuple[int, int]]:
     """(proof length without arb operations, proven-correct inputs) of the tree at every level up to the
     budget's: the bound against proof length that --budget can reach (one search, exact counts)."""
     limit = float("inf") if budget is None else float(budget)
-    searches, _, costs, level, _ = _search_all(tables, limit, False)
+    searches, _, costs, level, _ = searched or _search_all(tables, limit, False)
     K = tables.config.n_ctx
     leaves = [(node, s.info[node][1]) for s in searches for node in s.info
               if s.info[node][0] in ("certified", "positions", "enumerated")]

@@ -131,7 +131,7 @@ def _trained(cfg_args, seed, steps):
 def test_trained_models_exact_and_monotone_in_budget(cfg_args, seed, steps):
     cfg, params, accuracy = _trained(cfg_args, seed, steps)
     bounds = []
-    for budget in (0, 1e5, 3e5, 1e6, 3e6, None):
+    for budget in (0, 3e5, 3e6, None):
         witness = _search(cfg, params, budget)
         verdict = _check(cfg, params, witness)
         assert verdict.verdict == "accepted", verdict.reason
