@@ -26,6 +26,8 @@ ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
 MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
 MIN_NODES, TOTAL_NODES = 500, 100_000  # nodes each max token m may evaluate: MIN_NODES + its share of TOTAL_NODES
 # by input mass (generator time only: a max token that reaches its cap keeps its last tree at finer levels)
+ENUMERABLE = 1 << 25  # models with at most this many inputs (exact target): enumerate more, evaluate more nodes
+SMALL_ENUM_LIMIT, SMALL_MIN_NODES, SMALL_TOTAL_NODES = 512, 20_000, 1_000_000
 
 
 def _split_choice(node) -> tuple[int, int] | None:
@@ -40,7 +42,8 @@ def _split_choice(node) -> tuple[int, int] | None:
 class MaxSearch:
     """The search tree for one max token m, refined level by level (level l: threshold levels[l])."""
 
-    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float, node_cap: int):
+    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float, node_cap: int,
+                 enum_limit: int):
         cfg = tables.config
         self.cfg, self.V, self.K, self.m = cfg, cfg.d_vocab, cfg.n_ctx, m
         self.open: list = []  # uncertified nodes that can still be split
@@ -50,7 +53,7 @@ class MaxSearch:
         self.info: dict = {}  # node -> (state, level, split) with state certified|enumerated|open|split
         self.cost = []  # proof length of this m's part of the tree at each computed level
         self.evaluated = 0
-        self.node_cap = node_cap
+        self.node_cap, self.enum_limit = node_cap, enum_limit
         self.over_budget = False  # True when the last computed level's cost alone exceeds the budget
         self.roots = [r for r in roots(self.V, self.K) if r[1] == m]
         self._cost = 0
@@ -94,7 +97,7 @@ class MaxSearch:
                         self.position_qs.add(node[0])
                     continue
                 split = _split_choice(node)
-                if size <= ENUM_LIMIT or (split is None and size <= MAX_UNSPLITTABLE):
+                if size <= self.enum_limit or (split is None and size <= MAX_UNSPLITTABLE):
                     self.info[node] = ("enumerated", level, None)
                     self._cost += enumerate_ops(self.cfg, size)
                 else:
@@ -172,8 +175,11 @@ def _search_all(tables: MaxOfKTables, limit: float, progress: bool):
     """Every max token's search, the global levels, and the finest level whose proof length fits `limit`."""
     cfg = tables.config
     V, K = cfg.d_vocab, cfg.n_ctx
+    small = V ** K <= ENUMERABLE
+    enum_limit = SMALL_ENUM_LIMIT if small else ENUM_LIMIT
+    min_nodes, total_nodes = (SMALL_MIN_NODES, SMALL_TOTAL_NODES) if small else (MIN_NODES, TOTAL_NODES)
     largest = max(node_size(K, r) for r in roots(V, K))
-    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), ENUM_LIMIT.bit_length() - 2, -1)]
+    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), enum_limit.bit_length() - 2, -1)]
     intervals = table_intervals(tables)
     base = table_ops(cfg) + 2 * V * (V + K)
     searches = []
@@ -185,8 +191,8 @@ def _search_all(tables: MaxOfKTables, limit: float, progress: bool):
     total = V ** K
     for m in range(V):
         mass = sum(node_size(K, r) for r in roots(V, K) if r[1] == m)
-        cap = MIN_NODES + TOTAL_NODES * mass // total
-        searches.append(MaxSearch(tables, intervals, m, levels, limit - base, cap))
+        cap = min_nodes + total_nodes * mass // total
+        searches.append(MaxSearch(tables, intervals, m, levels, limit - base, cap, enum_limit))
         if bar is not None:
             bar.update(1)
     if bar is not None:
