@@ -8,7 +8,8 @@ shipped brute-force certificate (Max-of-4) or cubic per-output certificate (K >=
 the figures as JSON. Not run by the test suite. Run it with `nice`: the CPU is shared.
 
     nice python benchmarks/bench_branch_and_bound.py [--models GLOB] [--budget-large 1e10] [--frontier]
-        [--out-dir DIR] [--json FILE] [--plot FILE]
+        [--out-dir DIR] [--json FILE] [--plot FILE] [--baseline-for NAMES]
+    python benchmarks/bench_branch_and_bound.py --merge run1.json run2.json    # one plot from several runs
 """
 
 from __future__ import annotations
@@ -99,7 +100,16 @@ def main() -> None:
                         "(default: every model)")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--plot", default=os.path.join(ROOT, "docs", "report", "branch_and_bound.png"))
+    parser.add_argument("--merge", nargs="+", help="only plot the frontiers of these JSON files (earlier runs)")
     args = parser.parse_args()
+    if args.merge:
+        curves = {}
+        for path in args.merge:
+            with open(path) as f:
+                curves.update({name: row["frontier"] for name, row in json.load(f).items() if row.get("frontier")})
+        plot(curves, args.plot)
+        print(f"wrote {args.plot}")
+        return
     os.makedirs(args.out_dir, exist_ok=True)
     print(f"machine: {platform.node()} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "
           f"python {platform.python_version()}", flush=True)
