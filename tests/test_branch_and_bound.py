@@ -24,6 +24,17 @@ from checker.verify import check_certificate, check_file
 MODELS = adversarial_models()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def small_leaves():
+    """Enumerate only nodes of at most 4 inputs, so that the search splits even on these tiny models."""
+    import generator.branch_and_bound as search
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(search, "SMALL_ENUM_LIMIT", 4)
+    yield
+    patch.undo()
+
+
 def _search(cfg, params, budget=None):
     from generator.branch_and_bound import search
 
