@@ -169,8 +169,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     cfg, params, _ = load_model(args.model)
     options = _parse_options(args.option)
     if args.budget is not None:
-        if args.strategy != "auto":
-            raise ValueError("--budget applies to --strategy auto")
+        if args.strategy not in ("auto", "branch-and-bound"):
+            raise ValueError("--budget applies to --strategy auto and branch-and-bound")
         options["budget"] = str(args.budget)
     from checker.budget import budget_from_args
 
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "subcubic (unpinned options are searched, the tightest certificate is written): "
                         "direct_path=mean-residual|query-max, attention=exact|low-rank, rank=R, "
                         "attention_error=entrywise|global, near_max=drop|refine")
-    p.add_argument("--budget", type=float, help="with --strategy auto: the largest proof length allowed")
+    p.add_argument("--budget", type=float, help="with --strategy auto or branch-and-bound: the largest proof length allowed")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")

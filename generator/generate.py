@@ -16,10 +16,12 @@ from checker.schemas.subcubic import ATTENTION, ATTENTION_ERROR, DIRECT_PATH, FA
 from checker.verify import check_certificate
 from generator import __version__
 
-STRATEGIES = ("brute-force", "cubic", "subcubic", "auto")
+STRATEGIES = ("brute-force", "cubic", "subcubic", "auto", "branch-and-bound")
 DEFAULT_STRATEGY = "auto"  # the tightest candidate that fits the default work and memory budget: it finishes
 
 
+# Schemas whose cost is known from the config before the search (branch-and-bound's depends on its tree: its
+# certificate is estimated, and refused above the budget, before the exact check).
 SCHEMA_OF = {"brute-force": ("brute-force", 1), "cubic": ("cubic", 1), "subcubic": ("subcubic", 2)}
 
 
@@ -220,10 +222,31 @@ def _search(cfg, params, strategy, options, device, progress):
         if direct_path not in ("separate", "joint", "per-output"):
             raise ValueError("cubic direct_path must be separate, joint or per-output")
         return "cubic", 1, {"direct_path": direct_path}
+    if strategy == "branch-and-bound":
+        return "branch-and-bound", 1, branch_and_bound_witness(cfg, params, options, progress)
     if strategy == "subcubic":
         (variant,) = subcubic_variants(options, max_rank=cfg.d_head)  # build_certificate expanded the search
         return "subcubic", 2, subcubic_witness(cfg, params, variant)
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+
+
+def branch_and_bound_witness(cfg: ModelConfig, params: dict[str, np.ndarray], options: dict, progress: bool) -> dict:
+    """The case tree of generator/branch_and_bound.py for options['budget'] (proof length; default none)."""
+    import flint
+
+    from checker.maxofk import build_tables
+    from generator.branch_and_bound import search
+
+    budget = options.pop("budget", None)
+    if options:
+        raise ValueError(f"unknown branch-and-bound options: {sorted(options)} (known: budget)")
+    old = flint.ctx.prec
+    flint.ctx.prec = 128
+    try:
+        witness, _ = search(build_tables(cfg, params), None if budget is None else float(budget), progress)
+    finally:
+        flint.ctx.prec = old
+    return witness
 
 
 def subcubic_witness(cfg: ModelConfig, params: dict[str, np.ndarray], variant: dict) -> dict:

@@ -26,10 +26,11 @@ def schema_registry() -> dict[tuple[str, int], object]:
     """(name, version) -> check function(cert, tables, progress=None) -> SchemaResult.
 
     progress, if given, is called as progress(done, total) during long checks."""
-    from checker.schemas import brute_force, cubic, subcubic
+    from checker.schemas import branch_and_bound, brute_force, cubic, subcubic
 
     return {
         ("brute-force", 1): brute_force.check,
         ("cubic", 1): cubic.check,
         ("subcubic", 2): subcubic.check,
+        ("branch-and-bound", 1): branch_and_bound.check,
     }

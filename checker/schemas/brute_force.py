@@ -96,6 +96,27 @@ def _float_tables(t: MaxOfKTables):
     return evou, pvou, eupu
 
 
+def fast_path_tables(t: MaxOfKTables) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """EVOU, PVOU, EUPU in float64 when the fast path may use them (section 3.5: they fit, and
+    max |table| (K + 2) < MAX_MAGNITUDE); None when every input must take the exact path."""
+    try:
+        evou, pvou, eupu = _float_tables(t)
+    except OverflowError:
+        return None
+    K = t.config.n_ctx
+    if not max(np.abs(evou).max(), np.abs(pvou).max(), np.abs(eupu).max()) * (K + 2) < MAX_MAGNITUDE:
+        return None
+    return evou, pvou, eupu
+
+
+def query_fast_path(t: MaxOfKTables, q: int, exact: "ExactEvaluator", float_tables) -> "QueryFastPath | None":
+    """The fast path for inputs ending in q, or None when they must all take the exact path."""
+    exps = None if float_tables is None else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
+    if exps is None:
+        return None
+    return QueryFastPath(t, q, exps, *float_tables, threshold_factor(t.config.n_ctx))
+
+
 def _exp_factors(t: MaxOfKTables, score_rows: tuple[list[int], list[int]]) -> tuple[np.ndarray, np.ndarray] | None:
     """Float enclosures (relative error <= EXP_REL_ERR) of exp((score - max)/sqrt(d)) by token and position."""
     old = flint.ctx.prec
@@ -126,16 +147,12 @@ def count_correct(t: MaxOfKTables, force_exact: bool = False, progress=None) -> 
     V, K = cfg.d_vocab, cfg.n_ctx
     exact = ExactEvaluator(t)
     stats = {"correct": 0, "wrong": 0, "undecided": 0, "exact_path": 0, "ops": 0}
-    try:
-        evou, pvou, eupu = _float_tables(t)
-        magnitude_ok = max(np.abs(evou).max(), np.abs(pvou).max(), np.abs(eupu).max()) * (K + 2) < MAX_MAGNITUDE
-    except OverflowError:
-        magnitude_ok = False
+    float_tables = None if force_exact else fast_path_tables(t)
     factor = threshold_factor(K)
     prefixes = V ** (K - 1)
     # the exponentials of every query first: the queries whose inputs all go to the exact path are known, and
     # their work is charged before any input is evaluated
-    exps_by_query = [None if (force_exact or not magnitude_ok) else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
+    exps_by_query = [None if float_tables is None else _exp_factors(t, (exact.score[q], exact.score_pos[q]))
                      for q in range(V)]
     all_exact = sum(e is None for e in exps_by_query)
     if all_exact:
@@ -147,7 +164,7 @@ def count_correct(t: MaxOfKTables, force_exact: bool = False, progress=None) -> 
         if exps is None:  # streamed: one input at a time, memory independent of the number of inputs
             undecided_tokens = (_unrank(r, V, K - 1) + (q,) for r in range(prefixes))
         else:
-            undecided_tokens = _fast_query(t, q, exps, evou, pvou, eupu, factor, stats)
+            undecided_tokens = _fast_query(t, q, exps, *float_tables, factor, stats)
         for tokens in undecided_tokens:
             stats["exact_path"] += 1
             verdict = exact.correct(tokens)
@@ -176,12 +193,7 @@ def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats):
     """Float64 fast path for all inputs ending in q; yields the inputs it could not decide, chunk by chunk
     (memory independent of the number of inputs)."""
     V, K = t.config.d_vocab, t.config.n_ctx
-    exp_tok, exp_pos = exps
-    # rows[i][t] = EVOU[t] + PVOU[i] + EUPU[q]; weight of position i holding t: exp_tok[t] * exp_pos[i]
-    rows = [evou + pvou[i] + eupu[q] for i in range(K)]
-    magnitude = np.abs(evou).max() + np.abs(pvou).max() + np.abs(eupu[q]).max()
-    w_last = exp_tok[q] * exp_pos[K - 1]
-    base = w_last * rows[K - 1][q]
+    fast = QueryFastPath(t, q, exps, evou, pvou, eupu, factor)
     n_prefix = V ** (K - 1)
     chunk = max(1, min(n_prefix, CHUNK_ROWS))
     for start in range(0, n_prefix, chunk):
@@ -191,29 +203,55 @@ def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats):
         for i in range(K - 2, -1, -1):
             toks[:, i] = r % V
             r //= V
-        num = np.broadcast_to(base, (len(idx), V)).copy()
-        total_w = np.full(len(idx), w_last)
-        for i in range(K - 1):
-            w = exp_tok[toks[:, i]] * exp_pos[i]
-            num += w[:, None] * rows[i][toks[:, i]]
-            total_w += w
-        m = np.maximum(toks.max(axis=1), q) if K > 1 else np.full(len(idx), q)
-        ar = np.arange(len(idx))
-        right = num[ar, m].copy()
-        num[ar, m] = -np.inf
-        margin = right - num.max(axis=1)
-        thr = total_w * (1.0 + 2.0 ** -40) * magnitude * factor + (K + 2) * 2.0 ** -1060
-        ok = margin > thr
-        bad = margin < -thr
-        stats["correct"] += int(ok.sum())
-        stats["wrong"] += int(bad.sum())
-        stats["ops"] += len(idx) * (2 * K * V + 2 * V)
-        undecided = idx[~(ok | bad)].tolist()
+        verdict = fast.verdicts(toks)
+        stats["correct"] += int((verdict == 1).sum())
+        stats["wrong"] += int((verdict == 0).sum())
+        stats["ops"] += fast.ops(len(idx))
+        undecided = idx[verdict < 0].tolist()
         if undecided:
             charge(len(undecided) * exact_input_work(t.config),
                    "brute force: inputs the float path cannot decide go to the exact path")
         for r_ in undecided:
             yield _unrank(r_, V, K - 1) + (q,)
+
+
+class QueryFastPath:
+    """The float64 fast path of section 3 of docs/proofs/brute-force.md for inputs ending in query q.
+
+    `verdicts(toks)` decides the inputs toks[r] + (q,) (toks: int array [n, K-1] of non-query tokens):
+    1 proven correct, 0 proven wrong, -1 undecided (the caller sends those to the exact path)."""
+
+    def __init__(self, t, q, exps, evou, pvou, eupu, factor):
+        K = t.config.n_ctx
+        self.K, self.q, self.factor = K, q, factor
+        self.exp_tok, self.exp_pos = exps
+        # rows[i][t] = EVOU[t] + PVOU[i] + EUPU[q]; weight of position i holding t: exp_tok[t] * exp_pos[i]
+        self.rows = [evou + pvou[i] + eupu[q] for i in range(K)]
+        self.magnitude = np.abs(evou).max() + np.abs(pvou).max() + np.abs(eupu[q]).max()
+        self.w_last = self.exp_tok[q] * self.exp_pos[K - 1]
+        self.base = self.w_last * self.rows[K - 1][q]
+
+    def ops(self, n: int) -> int:
+        """Operations counted for n inputs (2 K V + 2 V each, decided or not)."""
+        V = len(self.base)
+        return n * (2 * self.K * V + 2 * V)
+
+    def verdicts(self, toks: np.ndarray) -> np.ndarray:
+        K, q = self.K, self.q
+        n = len(toks)
+        num = np.broadcast_to(self.base, (n, len(self.base))).copy()
+        total_w = np.full(n, self.w_last)
+        for i in range(K - 1):
+            w = self.exp_tok[toks[:, i]] * self.exp_pos[i]
+            num += w[:, None] * self.rows[i][toks[:, i]]
+            total_w += w
+        m = np.maximum(toks.max(axis=1), q) if K > 1 else np.full(n, q)
+        ar = np.arange(n)
+        right = num[ar, m].copy()
+        num[ar, m] = -np.inf
+        margin = right - num.max(axis=1)
+        thr = total_w * (1.0 + 2.0 ** -40) * self.magnitude * self.factor + (K + 2) * 2.0 ** -1060
+        return np.where(margin > thr, 1, np.where(margin < -thr, 0, -1)).astype(np.int8)
 
 
 def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:

@@ -1,0 +1,429 @@
+"""branch-and-bound v1: a case tree over the input space; every leaf certified, enumerated, or given up.
+
+Soundness note: docs/proofs/branch-and-bound.md. A node is a set of inputs (query q, max m, and for each
+token bin [lo, hi) of [0, m) the number of non-query positions holding a token of that bin; the other
+non-query positions hold m). The roots (one per (q, m, c)) partition the input space; a split cuts one bin
+in two and has one child per way of dividing that bin's count, so children partition their parent. The
+checker re-derives every node from its parent and compares it with the witness row, recounts every leaf,
+and decides every leaf itself:
+- certified (kind 1): a rigorous float64 upper bound of every wrong-minus-right logit difference over the
+  whole leaf (position-aware, per output) is < 0, so all its inputs are correct;
+- enumerated (kind 2): each input is decided by brute force's evaluator (float fast path with its error
+  threshold, exact path for the rest); undecided counts as wrong;
+- given up (kind 3): counts as wrong, costs nothing.
+
+Witness: `nodes`, a vector of strings, one row per node in preorder, roots in the order of `roots`:
+    "kind a b q m n_1 hi_1 ... n_T hi_T"      (bin t is [hi_{t-1}, hi_t), hi_0 = 0, hi_T = m)
+(one string per row keeps the file's token count, hence its parse time, small).
+    kind 0 split: a = bin index (0-based), b = cut (lo < b < hi); children for a' = 0..n of that bin, a' of
+    its tokens in [lo, b) and n - a' in [b, hi), in that order.
+    kind 1 certified: a = the leaf's number of inputs; kind 2 enumerated: a = its number of proven-correct
+    inputs; kind 3 given up: a = 0. For leaves b = 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from fractions import Fraction
+from math import factorial, prod
+
+import numpy as np
+
+from checker.exact import INF, down, dyadic_interval, mul_upper, up
+from checker.maxofk import MaxOfKTables, table_ops
+from checker.model import ModelConfig
+from checker.schemas import Rejected, SchemaResult
+from checker.schemas.brute_force import ExactEvaluator, fast_path_tables, query_fast_path
+from checker.schemas.cubic import exp_bounds
+
+SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS = 0, 1, 2, 3, 4
+KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up",
+         CERTIFIED_POSITIONS: "certified"}
+ENUM_CHUNK = 1 << 14  # at most this many inputs per fast-path call
+
+
+# --- Nodes: description, counting, children ---------------------------------------------------------
+
+Node = tuple  # (q, m, ((n_1, hi_1), ..., (n_T, hi_T)))
+
+
+def roots(V: int, K: int):
+    """The root nodes (q, m, c): query q <= m, c non-query tokens below m; they partition [0, V)^K."""
+    for m in range(V):
+        for q in range(m + 1):
+            top = K - 1 if q == m else K - 2  # q < m needs a non-query position holding m
+            for c in range(top + 1 if m >= 1 else 1):
+                yield (q, m, ((c, m),))
+
+
+def bins_of(node: Node) -> list[tuple[int, int, int]]:
+    """(lo, hi, n) for each bin of the node."""
+    out, lo = [], 0
+    for n, hi in node[2]:
+        out.append((lo, hi, n))
+        lo = hi
+    return out
+
+
+def node_size(K: int, node: Node) -> int:
+    """Number of inputs in the node: (K-1)! / (r! prod n_t!) * prod width_t^n_t, r = K-1-sum n_t."""
+    counts = [n for n, _ in node[2]]
+    r = K - 1 - sum(counts)
+    ways = factorial(K - 1) // (factorial(r) * prod(factorial(n) for n in counts))
+    return ways * prod((hi - lo) ** n for lo, hi, n in bins_of(node))
+
+
+def children(node: Node, index: int, cut: int) -> list[Node]:
+    """The children of splitting bin `index` at `cut` (a' = 0..n tokens below the cut); ValueError if invalid."""
+    q, m, bins = node
+    if not 0 <= index < len(bins):
+        raise ValueError(f"bin index {index} is not one of the node's {len(bins)} bins")
+    lo, hi, n = bins_of(node)[index]
+    if not lo < cut < hi:
+        raise ValueError(f"cut {cut} is not strictly inside bin {index} = [{lo}, {hi})")
+    return [(q, m, bins[:index] + ((a, cut), (n - a, hi)) + bins[index + 1:]) for a in range(n + 1)]
+
+
+def describe(node: Node) -> str:
+    q, m, _ = node
+    return f"(q={q}, m={m}, bins " + " ".join(f"[{lo},{hi}):{n}" for lo, hi, n in bins_of(node)) + ")"
+
+
+ROW = re.compile(r"(0|[1-9][0-9]{0,40})( (0|[1-9][0-9]{0,40}))*")
+
+
+def _row_node(row) -> tuple[int, int, int, Node]:
+    """Parse a row "kind a b q m n_1 hi_1 ... n_T hi_T" (non-negative decimal integers, single spaces)."""
+    if not isinstance(row, str) or not ROW.fullmatch(row):
+        raise ValueError(f"a node row is a string of integers 'kind a b q m n_1 hi_1 ...', got {row!r:.60}")
+    values = [int(v) for v in row.split(" ")]
+    if len(values) < 7 or len(values) % 2 == 0:
+        raise ValueError(f"a node row has 5 + 2 T integers (T >= 1 bins), got {len(values)}")
+    kind, a, b, q, m = values[:5]
+    return kind, a, b, (q, m, tuple(zip(values[5::2], values[6::2])))
+
+
+def node_row(kind: int, a: int, b: int, node: Node) -> str:
+    """The witness row of a node."""
+    return " ".join(str(v) for v in [kind, a, b, node[0], node[1]] + [v for pair in node[2] for v in pair])
+
+
+def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
+    """Verify the tree's shape: every row describes the node its parent's split gives, in preorder, and
+    nothing is missing or left over. Returns the leaves as (row index, kind, claimed a, node)."""
+    V, K = cfg.d_vocab, cfg.n_ctx
+    leaves = []
+    index = 0
+    for root in roots(V, K):
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if index >= len(rows):
+                raise Rejected(f"node {index}: missing (the tree ends before {describe(node)} is covered)")
+            try:
+                kind, a, b, described = _row_node(rows[index])
+            except ValueError as exc:
+                raise Rejected(f"node {index}: {exc}") from None
+            if described != node:
+                raise Rejected(f"node {index}: the witness describes {describe(described)}, but the tree needs "
+                               f"{describe(node)} here (overlapping or missing leaves)")
+            if kind == SPLIT:
+                try:
+                    stack.extend(reversed(children(node, a, b)))
+                except ValueError as exc:
+                    raise Rejected(f"node {index} {describe(node)}: split does not partition: {exc}") from None
+            elif kind in KINDS:
+                if b != 0:
+                    raise Rejected(f"node {index} {describe(node)}: a leaf row has b = 0, got {b}")
+                leaves.append((index, kind, a, node))
+            else:
+                raise Rejected(f"node {index}: unknown kind {kind} (0 split, 1 certified by the mixture bound, "
+                               "2 enumerated, 3 given up, 4 certified by the position-aware bound)")
+            index += 1
+    if index != len(rows):
+        raise Rejected(f"node {index}: {len(rows) - index} rows after the last root's tree (overlapping leaves)")
+    return leaves
+
+
+# --- Certified leaves: position-aware per-output bound -------------------------------------------------
+
+class MaxBounds:
+    """For one max token m and queries q <= m, rigorous float64 upper bounds (docs/proofs/branch-and-bound.md,
+    section 3) of the terms whose sum over an input's positions is Z (logit[j] - logit[m]), Z > 0, for each
+    wrong output j != m. With u_q(j) = EUPU[q, j] - EUPU[q, m], e(k, j) = EVOU[k, j] - EVOU[k, m],
+    p(i, j) = PVOU[i, j] - PVOU[i, m], alpha[q, i] and E[q, k] the exponential factors of cubic.exp_bounds:
+
+        P[q, k, j] >= E[q, k] (u_q(j) + e(k, j) + max_{i < K-1} p(i, j))     (mixture: any non-query position)
+        X[q, i, k, j] >= alpha[q, i] E[q, k] (u_q(j) + e(k, j) + p(i, j))    (position-aware, formed on demand)
+        C[q, j] >= alpha[q, K-1] E[q, q] (u_q(j) + e(q, j) + p(K-1, j))     (the query position)
+    """
+
+    def __init__(self, intervals, m: int):
+        (evou_lo, evou_hi), (pvou_lo, pvou_hi), (eupu_lo, eupu_hi), (e_lo, e_hi, a_lo, a_hi) = intervals
+        V, K = evou_lo.shape[0], pvou_lo.shape[0]
+        self.m, self.K, self.V = m, K, V
+        js = np.delete(np.arange(V), m)
+        qs = np.arange(m + 1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            ov = up(evou_hi[: m + 1, js] - evou_lo[: m + 1, m: m + 1])  # [k, j]
+            self.pos = up(pvou_hi[:, js] - pvou_lo[:, m: m + 1])  # [i, j]
+            direct = up(eupu_hi[qs][:, js] - eupu_lo[qs, m: m + 1])  # [q, j]
+            self.token = up(direct[:, None, :] + ov[None, :, :])  # [q, k, j] >= u_q(j) + e(k, j)
+            pos_nq = np.max(self.pos[: K - 1], axis=0) if K > 1 else np.zeros(len(js))
+            self.e_lo, self.e_hi = e_lo[qs, : m + 1], e_hi[qs, : m + 1]
+            self.a_lo, self.a_hi = a_lo[qs], a_hi[qs]
+            self.P = mul_upper(self.e_lo[..., None], self.e_hi[..., None], up(self.token + pos_nq))  # [q, k, j]
+            wq = up(self.token[qs, qs] + self.pos[K - 1][None, :])  # [q, j]
+            cq_lo = np.maximum(down(a_lo[qs, K - 1] * e_lo[qs, qs]), 0.0)
+            cq_hi = up(a_hi[qs, K - 1] * e_hi[qs, qs])
+            self.C = mul_upper(cq_lo[:, None], cq_hi[:, None], wq)  # [q, j]
+        self.X: dict[int, np.ndarray] = {}
+
+    def ops(self) -> int:
+        """Operations to form P and C (about 8 per entry)."""
+        return 8 * (self.m + 1) * (self.m + 2) * (self.V - 1)
+
+    def position_ops(self) -> int:
+        """Operations to form X for one query (about 8 per entry)."""
+        return 8 * max(1, self.K - 1) * (self.m + 1) * (self.V - 1)
+
+    def position_table(self, qs) -> None:
+        """Form X[q] for the queries qs (the position-aware argument needs it)."""
+        qs = np.array(sorted(set(int(q) for q in qs) - set(self.X)), dtype=np.int64)
+        if len(qs) == 0:
+            return
+        K = self.K
+        with np.errstate(invalid="ignore", over="ignore"):
+            w = up(self.token[qs][:, None, :, :] + self.pos[None, : K - 1, None, :])  # [q, i, k, j]
+            w_lo = np.maximum(down(self.a_lo[qs, : K - 1, None] * self.e_lo[qs][:, None, :]), 0.0)  # [q, i, k]
+            w_hi = up(self.a_hi[qs, : K - 1, None] * self.e_hi[qs][:, None, :])
+            table = mul_upper(w_lo[..., None], w_hi[..., None], w)
+        for row, q in enumerate(qs.tolist()):
+            self.X[q] = table[row]
+
+    def certified(self, qs: np.ndarray, bins: tuple, position_aware: bool) -> np.ndarray:
+        """For each q in qs: True when every j != m has an upper bound < 0 over the node (q, m, bins)."""
+        K, m = self.K, self.m
+        counts = [n for n, _ in bins]
+        r = K - 1 - sum(counts)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if position_aware:
+                self.position_table(qs)
+                X = np.stack([self.X[int(q)] for q in qs])  # [q, i, k, j]
+                costs = [(r, X[:, :, m, :])]  # positions holding m
+                lo = 0
+                for n, hi in bins:
+                    if n > 0:
+                        costs.append((n, np.max(X[:, :, lo:hi, :], axis=2)))  # the bin's worst token, per position
+                    lo = hi
+            else:
+                al, ah = self.a_lo[qs, None, : K - 1, None], self.a_hi[qs, None, : K - 1, None]  # [q, 1, i, 1]
+                worst = [(r, self.P[qs, m, :])]
+                lo = 0
+                for n, hi in bins:
+                    if n > 0:
+                        worst.append((n, np.max(self.P[qs, lo:hi, :], axis=1)))  # the bin's worst token [q, j]
+                    lo = hi
+                # mul_upper is non-decreasing in its last argument, so the bin's worst P bounds every token
+                stacked = mul_upper(al, ah, np.stack([p for _, p in worst], axis=1)[:, :, None, :])  # [q, t, i, j]
+                costs = [(n, stacked[:, t]) for t, (n, _) in enumerate(worst)]
+            # any assignment of the types to positions: sum_i base_i + sum over the other types of their
+            # (cost - base) at their positions <= sum_i base_i + sum over the other types of their n largest
+            base_index = max(range(len(costs)), key=lambda t: costs[t][0])
+            base = costs[base_index][1]
+            total = self.C[qs]
+            finite = np.ones(total.shape, dtype=bool)
+            for i in range(K - 1):
+                total = up(total + base[:, i, :])
+            for t, (n, cost) in enumerate(costs):
+                if t == base_index or n == 0:
+                    continue
+                delta = up(cost - base)
+                finite &= np.all(np.isfinite(delta), axis=1)  # a NaN would escape the sort below
+                delta = -np.sort(-delta, axis=1)  # descending over positions
+                for i in range(n):
+                    total = up(total + delta[:, i, :])
+            return np.all(finite & np.isfinite(total) & (total < 0), axis=1)
+
+
+def certify_ops(K: int, V: int, node: Node, position_aware: bool) -> int:
+    """Operations the checker counts for one certified leaf (range maxima, products, differences, sort, sums)."""
+    types = 1 + sum(1 for n, _ in node[2] if n > 0)
+    width = sum(hi - lo for lo, hi, n in bins_of(node) if n > 0)
+    sort = (K - 1) * max(1, (K - 1).bit_length())
+    maxima = (K - 1) * width if position_aware else width + 2 * types * (K - 1)
+    return (V - 1) * (maxima + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
+
+
+def iter_node_inputs(K: int, node: Node, chunk: int = ENUM_CHUNK):
+    """Every input of the node, each once, as int arrays [<= chunk, K-1] of non-query tokens (the query is
+    node[0]): for each placement of the types on the positions, the tokens in mixed radix."""
+    _, m, _ = node
+    types = [(m, m + 1, K - 1 - sum(n for n, _ in node[2]))] + [b for b in bins_of(node) if b[2] > 0]
+
+    def patterns(left: list[int], prefix: list[int]):
+        if len(prefix) == K - 1:
+            yield list(prefix)
+            return
+        for t, n in enumerate(left):
+            if n:
+                left[t] -= 1
+                prefix.append(t)
+                yield from patterns(left, prefix)
+                prefix.pop()
+                left[t] += 1
+
+    for pattern in patterns([n for _, _, n in types], []):
+        lows = np.array([types[t][0] for t in pattern], dtype=np.int64)
+        widths = [types[t][1] - types[t][0] for t in pattern]
+        total = prod(widths)
+        for start in range(0, total, chunk):
+            rest = np.arange(start, min(total, start + chunk), dtype=np.int64)
+            toks = np.empty((len(rest), K - 1), dtype=np.int64)
+            for i in range(K - 2, -1, -1):
+                toks[:, i] = rest % widths[i]
+                rest //= widths[i]
+            yield toks + lows
+
+
+def node_inputs(K: int, node: Node) -> np.ndarray:
+    """Every input of the node as one int array [size, K-1] (for small nodes)."""
+    blocks = list(iter_node_inputs(K, node))
+    return np.concatenate(blocks) if blocks else np.zeros((0, K - 1), np.int64)
+
+
+def enumerate_ops(cfg: ModelConfig, size: int) -> int:
+    """Fast-path operations for `size` enumerated inputs (as brute force counts them)."""
+    return size * (2 * cfg.n_ctx * cfg.d_vocab + 2 * cfg.d_vocab)
+
+
+def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[int, int]:
+    """Proven-correct inputs per enumerated leaf (row index -> count), brute force's evaluator, by query."""
+    K = tables.config.n_ctx
+    exact = ExactEvaluator(tables)
+    float_tables = fast_path_tables(tables)
+    out = {}
+    by_query = defaultdict(list)
+    for index, node in leaves:
+        by_query[node[0]].append((index, node))
+    for q, group in sorted(by_query.items()):
+        fast = query_fast_path(tables, q, exact, float_tables)
+        for index, node in group:
+            correct = 0
+            for chunk in iter_node_inputs(K, node):
+                if fast is None:
+                    verdict = np.full(len(chunk), -1, np.int8)
+                else:
+                    verdict = fast.verdicts(chunk)
+                    stats["ops"] += fast.ops(len(chunk))
+                correct += int((verdict == 1).sum())
+                for row in chunk[verdict < 0].tolist():
+                    stats["exact_path"] += 1
+                    correct += exact.correct(tuple(row) + (q,)) is True
+            out[index] = correct
+    stats["ops"] += exact.arb_ops
+    return out
+
+
+def table_intervals(tables: MaxOfKTables):
+    """Float enclosures of EVOU, PVOU, EUPU and of the exponential factors (shared by every MaxBounds)."""
+    return (dyadic_interval(tables.evou), dyadic_interval(tables.pvou), dyadic_interval(tables.eupu),
+            exp_bounds(tables))
+
+
+def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
+    """Branch and bound: accuracy >= (sum over leaves of their proven-correct inputs) / d_vocab^K."""
+    w = dict(cert.witness)
+    rows = w.pop("nodes", None)
+    if w:
+        raise Rejected(f"unknown witness entries for branch-and-bound: {sorted(w)}")
+    if not isinstance(rows, list):
+        raise Rejected("witness nodes must be a vector of node rows (strings)")
+    cfg = tables.config
+    V, K = cfg.d_vocab, cfg.n_ctx
+    leaves = walk(cfg, rows)
+    stats = {"ops": table_ops(cfg) + 2 * V * (V + K), "exact_path": 0}
+    counts = {"certified": 0, "enumerated": 0, "given up": 0}
+    correct = 0
+    certify_groups = defaultdict(list)  # (m, bins, position-aware) -> [(row index, q)]
+    enumerate_leaves = []
+    for index, kind, claimed, node in leaves:
+        size = node_size(K, node)
+        counts[KINDS[kind]] += size
+        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+            if claimed != size:
+                raise Rejected(f"node {index} {describe(node)}: certified leaf says {claimed} inputs, it has {size}")
+            certify_groups[(node[1], node[2], kind == CERTIFIED_POSITIONS)].append((index, node[0]))
+            stats["ops"] += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
+        elif kind == ENUMERATED:
+            enumerate_leaves.append((index, node))
+        elif claimed != 0:
+            raise Rejected(f"node {index} {describe(node)}: a given-up leaf counts 0 inputs, it says {claimed}")
+    intervals = table_intervals(tables) if certify_groups else None
+    by_m = defaultdict(list)
+    for (m, bins, position_aware), members in certify_groups.items():
+        by_m[m].append((bins, position_aware, members))
+    for done, (m, groups) in enumerate(sorted(by_m.items())):
+        bounds = MaxBounds(intervals, m)
+        stats["ops"] += bounds.ops()
+        needed = {q for bins, position_aware, members in groups if position_aware for _, q in members}
+        bounds.position_table(sorted(needed))
+        stats["ops"] += len(needed) * bounds.position_ops()
+        for bins, position_aware, members in groups:
+            ok = bounds.certified(np.array([q for _, q in members]), bins, position_aware)
+            for (index, q), good in zip(members, ok):
+                if not good:
+                    raise Rejected(f"node {index} {describe((q, m, bins))}: not certified (some wrong output's "
+                                   f"{'position-aware' if position_aware else 'mixture'} bound is not < 0)")
+                correct += node_size(K, (q, m, bins))
+        if progress is not None:
+            progress(done + 1, len(by_m))
+    for index, proven in _enumerated_counts(tables, enumerate_leaves, stats).items():
+        claimed = _row_node(rows[index])[1]
+        if proven != claimed:
+            raise Rejected(f"node {index} {describe(_row_node(rows[index])[3])}: enumerated leaf says {claimed} "
+                           f"correct inputs, the checker proves {proven}")
+        correct += proven
+    total = V ** K
+    return SchemaResult(
+        bound=Fraction(correct, total),
+        proof_length=stats["ops"],
+        complexity_class="exponential" if 2 * enumerate_ops(cfg, counts["enumerated"]) > stats["ops"] else "quartic",
+        complexity="d_vocab^4 n_ctx (tables) + certified leaves + enumerated inputs * n_ctx * d_vocab",
+        unexplained_dimension=3 * V ** 2 + 2 * V * K + counts["enumerated"] * V,
+        details={"nodes": len(rows), "leaves": len(leaves), "inputs_certified": counts["certified"],
+                 "inputs_enumerated": counts["enumerated"], "inputs_given_up": counts["given up"],
+                 "exact_path": stats["exact_path"]},
+    )
+
+
+def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+    """(checker operations, peak memory bytes) from the header and the witness's shape, without checking:
+    the operations the check counts except the exact path's arb operations."""
+    V, K = config.d_vocab, config.n_ctx
+    rows = witness.get("nodes")
+    ops = table_ops(config) + 2 * V * (V + K)
+    peak = 8 * 16 * V * V  # float enclosures of the tables
+    if not isinstance(rows, list):
+        return ops, peak
+    ms, position_qs = set(), set()
+    for row in rows:
+        try:
+            kind, _, _, node = _row_node(row)
+        except ValueError:
+            continue
+        if not (node[1] < V and sum(n for n, _ in node[2]) <= K - 1 and all(hi <= V for _, hi in node[2])):
+            continue  # not a node of this model (the check rejects it); keeps the counting cheap
+        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+            ops += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
+            ms.add(node[1])
+            if kind == CERTIFIED_POSITIONS:
+                position_qs.add((node[0], node[1]))
+        elif kind == ENUMERATED:
+            ops += enumerate_ops(config, node_size(K, node))
+    ops += sum(8 * (m + 1) * (m + 2) * (V - 1) for m in ms)
+    ops += sum(8 * max(1, K - 1) * (m + 1) * (V - 1) for _, m in position_qs)
+    if ms:
+        peak += 8 * 8 * V * V * V + 8 * 4 * V * max(1, K - 1) * V * V  # P, X for every query, temporaries
+    return ops, peak + 8 * ENUM_CHUNK * (K + 2) * V

@@ -1,0 +1,330 @@
+"""The branch-and-bound schema: sound against the independent exhaustive evaluation (tests/reference.py),
+exact in its exact-target mode, monotone in the budget, and every tampering rejected with its node named."""
+
+import itertools
+from collections import Counter
+from fractions import Fraction
+
+import flint
+import numpy as np
+import pytest
+from reference import exhaustive_accuracy
+from small_models import adversarial_models
+from test_fuzz_soundness import fuzz_model, table_model
+
+from checker.certificate import Certificate
+from checker.maxofk import build_tables
+from checker.model import ModelConfig, weights_sha256
+from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds,
+                                              _row_node, children, estimate, node_inputs, node_row, node_size, roots,
+                                              table_intervals, walk)
+from checker.schemas.brute_force import ExactEvaluator
+from checker.verify import check_certificate, check_file
+
+MODELS = adversarial_models()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def small_leaves():
+    """Enumerate only nodes of at most 4 inputs, so that the search splits even on these tiny models."""
+    import generator.branch_and_bound as search
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(search, "SMALL_ENUM_LIMIT", 4)
+    yield
+    patch.undo()
+
+
+def _search(cfg, params, budget=None):
+    from generator.branch_and_bound import search
+
+    flint.ctx.prec = 128
+    return search(build_tables(cfg, params), budget)[0]
+
+
+def _check(cfg, params, witness, claim=Fraction(0)):
+    cert = Certificate(1, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params, witness, claim, {})
+    return check_certificate(cert)
+
+
+def _assert_leaves_sound(cfg, params, witness):
+    """The leaves partition the input space, and every input of a certified leaf is correct (exact evaluator)."""
+    V, K = cfg.d_vocab, cfg.n_ctx
+    flint.ctx.prec = 128
+    exact = ExactEvaluator(build_tables(cfg, params))
+    seen = Counter()
+    for _, kind, _, node in walk(cfg, witness["nodes"]):
+        inputs = [tuple(row) + (node[0],) for row in node_inputs(K, node).tolist()]
+        assert len(inputs) == node_size(K, node)
+        seen.update(inputs)
+        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+            assert all(exact.correct(t) is True for t in inputs), f"certified leaf {node} holds a wrong input"
+    assert seen == Counter(itertools.product(range(V), repeat=K))
+
+
+@pytest.mark.parametrize("name,cfg,params", MODELS, ids=[m[0] for m in MODELS])
+def test_exact_mode_equals_exhaustive_accuracy_adversarial(name, cfg, params):
+    witness = _search(cfg, params)
+    verdict = _check(cfg, params, witness)
+    assert verdict.verdict == "accepted", verdict.reason
+    assert verdict.bound == exhaustive_accuracy(params)
+    _assert_leaves_sound(cfg, params, witness)
+
+
+FUZZ_SEEDS = list(range(0, 15))
+
+
+@pytest.mark.parametrize("seed", FUZZ_SEEDS)
+def test_fuzz_models_sound_and_exact(seed):
+    cfg, params = table_model(seed) if seed % 3 == 2 else fuzz_model(seed)
+    truth = exhaustive_accuracy(params)
+    for budget in (2e5, None):
+        witness = _search(cfg, params, budget)
+        verdict = _check(cfg, params, witness)
+        assert verdict.verdict == "accepted", verdict.reason
+        assert verdict.bound <= truth
+        _assert_leaves_sound(cfg, params, witness)
+    assert verdict.bound == truth  # the exact-target mode (no budget)
+
+
+def _random_tree(cfg, tables, rng):
+    """A tree the generator would not build: random cuts to random depth; each leaf certified where the
+    checker's bound (mixture or position-aware) says so, else enumerated or given up at random."""
+    V, K = cfg.d_vocab, cfg.n_ctx
+    intervals = table_intervals(tables)
+    bounds = {m: MaxBounds(intervals, m) for m in range(V)}
+    rows = []
+    for root in roots(V, K):
+        stack = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            splittable = [(i, lo, hi) for i, (lo, hi, n) in enumerate(_bins(node)) if n > 0 and hi - lo >= 2]
+            if splittable and depth < 3 and rng.random() < 0.6:
+                i, lo, hi = splittable[rng.integers(len(splittable))]
+                cut = int(rng.integers(lo + 1, hi))
+                rows.append(node_row(SPLIT, i, cut, node))
+                stack.extend((child, depth + 1) for child in reversed(children(node, i, cut)))
+                continue
+            b = bounds[node[1]]
+            if b.certified(np.array([node[0]]), node[2], False)[0]:
+                rows.append(node_row(CERTIFIED, node_size(K, node), 0, node))
+            elif b.certified(np.array([node[0]]), node[2], True)[0]:
+                rows.append(node_row(CERTIFIED_POSITIONS, node_size(K, node), 0, node))
+            else:
+                rows.append(node_row(GIVEN_UP, 0, 0, node))
+    return {"nodes": rows}
+
+
+def _bins(node):
+    from checker.schemas.branch_and_bound import bins_of
+
+    return bins_of(node)
+
+
+@pytest.mark.parametrize("seed", range(100, 110))
+def test_random_trees_sound(seed):
+    cfg, params = table_model(seed) if seed % 2 else fuzz_model(seed)
+    flint.ctx.prec = 128
+    witness = _random_tree(cfg, build_tables(cfg, params), np.random.default_rng(seed))
+    verdict = _check(cfg, params, witness)
+    assert verdict.verdict == "accepted", verdict.reason
+    assert verdict.bound <= exhaustive_accuracy(params)
+    _assert_leaves_sound(cfg, params, witness)
+
+
+def _trained(cfg_args, seed, steps):
+    from test_cubic import _trained as trained
+
+    return trained(cfg_args, seed, steps)
+
+
+@pytest.mark.parametrize("cfg_args,seed,steps", [((8, 8, 8, 3), 4, 600), ((6, 8, 8, 4), 2, 800)])
+def test_trained_models_exact_and_monotone_in_budget(cfg_args, seed, steps):
+    cfg, params, accuracy = _trained(cfg_args, seed, steps)
+    bounds = []
+    for budget in (0, 3e5, 3e6, None):
+        witness = _search(cfg, params, budget)
+        verdict = _check(cfg, params, witness)
+        assert verdict.verdict == "accepted", verdict.reason
+        assert verdict.bound <= accuracy
+        work = estimate(cfg, witness)[0]
+        assert verdict.result.proof_length >= work  # the estimate leaves out only exact-path arb operations
+        if verdict.result.details["exact_path"] == 0:
+            assert verdict.result.proof_length == work
+        if budget is not None:
+            assert work <= budget or verdict.bound == 0
+        bounds.append(verdict.bound)
+    assert bounds == sorted(bounds)  # a larger budget never gives a smaller bound
+    assert bounds[-1] == accuracy  # the exact-target mode
+    assert bounds[0] < bounds[-1]  # the budgets mattered
+    _assert_leaves_sound(cfg, params, witness)
+
+
+# --- tampering -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_cert():
+    """A certificate with split, certified and enumerated rows, on a model with right and wrong inputs."""
+    cfg, params = fuzz_model(32)
+    witness = _search(cfg, params)
+    assert {SPLIT, CERTIFIED, ENUMERATED} <= {_row_node(r)[0] for r in witness["nodes"]}
+    assert 0 < exhaustive_accuracy(params) < 1
+    verdict = _check(cfg, params, witness)
+    assert verdict.verdict == "accepted"
+    return cfg, params, witness, verdict.bound
+
+
+def _tampered(small_cert, edit):
+    cfg, params, witness, bound = small_cert
+    rows = list(witness["nodes"])
+    edit(rows, cfg)
+    claim = bound
+    return _check(cfg, params, {"nodes": rows}, claim)
+
+
+def _first(rows, kind, pred=lambda node: True):
+    return next(i for i, r in enumerate(rows) if _row_node(r)[0] == kind and pred(_row_node(r)[3]))
+
+
+def _replace(rows, i, **fields):
+    kind, a, b, node = _row_node(rows[i])
+    values = {"kind": kind, "a": a, "b": b, "node": node, **fields}
+    rows[i] = node_row(values["kind"], values["a"], values["b"], values["node"])
+
+
+def test_tamper_overlapping_leaves(small_cert):
+    def edit(rows, cfg):
+        i = _first(rows, SPLIT)
+        j = i + 2  # the split's second child describes the first child instead: the two overlap
+        _replace(rows, j, node=_row_node(rows[i + 1])[3])
+
+    v = _tampered(small_cert, edit)
+    assert v.verdict == "rejected" and "node " in v.reason and "overlapping" in v.reason, v.reason
+
+
+def test_tamper_duplicated_leaf(small_cert):
+    v = _tampered(small_cert, lambda rows, cfg: rows.insert(len(rows), rows[-1]))
+    assert v.verdict == "rejected" and f"node {len(small_cert[2]['nodes'])}" in v.reason, v.reason
+
+
+def test_tamper_missing_leaf(small_cert):
+    def edit(rows, cfg):
+        del rows[_first(rows, CERTIFIED)]
+    v = _tampered(small_cert, edit)
+    assert v.verdict == "rejected" and "node " in v.reason, v.reason
+
+
+def test_tamper_truncated_tree(small_cert):
+    v = _tampered(small_cert, lambda rows, cfg: rows.pop())
+    assert v.verdict == "rejected" and "missing" in v.reason, v.reason
+
+
+def test_tamper_certified_count_changed(small_cert):
+    i = _first(list(small_cert[2]["nodes"]), CERTIFIED)
+    v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, a=_row_node(rows[i])[1] + 1))
+    assert v.verdict == "rejected" and f"node {i} " in v.reason, v.reason
+
+
+def test_tamper_enumerated_count_changed(small_cert):
+    i = _first(list(small_cert[2]["nodes"]), ENUMERATED)
+    v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, a=_row_node(rows[i])[1] + 1))
+    assert v.verdict == "rejected" and f"node {i} " in v.reason and "proves" in v.reason, v.reason
+
+
+def test_tamper_verdict_changed(small_cert):
+    cfg, params, witness, _ = small_cert
+    flint.ctx.prec = 128
+    exact = ExactEvaluator(build_tables(cfg, params))
+    rows = list(witness["nodes"])
+
+    def has_wrong(node):
+        return any(exact.correct(tuple(t) + (node[0],)) is not True for t in node_inputs(cfg.n_ctx, node).tolist())
+    i = _first(rows, ENUMERATED, has_wrong)
+    for kind in (CERTIFIED, CERTIFIED_POSITIONS):
+        node = _row_node(rows[i])[3]
+        v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, kind=kind, a=node_size(cfg.n_ctx, node)))
+        assert v.verdict == "rejected" and f"node {i} " in v.reason and "not certified" in v.reason, v.reason
+
+
+def test_tamper_given_up_counted(small_cert):
+    def edit(rows, cfg):
+        _replace(rows, _first(rows, CERTIFIED), kind=GIVEN_UP)  # keeps its count
+    v = _tampered(small_cert, edit)
+    assert v.verdict == "rejected" and "given-up leaf" in v.reason, v.reason
+
+
+def test_tamper_split_does_not_partition(small_cert):
+    i = _first(list(small_cert[2]["nodes"]), SPLIT)
+    for cut in (0, 10 ** 6):
+        v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, b=cut))
+        assert v.verdict == "rejected" and f"node {i} " in v.reason and "partition" in v.reason, v.reason
+
+
+def test_tamper_bad_rows(small_cert):
+    for bad in ("1 2", "x", "1  2 3 4 5 6 7", "-1 0 0 0 0 0 0", 7):
+        v = _tampered(small_cert, lambda rows, cfg: rows.__setitem__(0, bad))
+        assert v.verdict == "rejected" and "node 0" in v.reason, v.reason
+    cfg, params, witness, _ = small_cert
+    assert _check(cfg, params, {"nodes": witness["nodes"], "extra": 1}).verdict == "rejected"
+    assert "vector" in _check(cfg, params, {"nodes": 5}).reason
+
+
+def test_tamper_raised_claim_weight_and_truncation(small_cert, tmp_path):
+    from generator.certwriter import format_certificate
+
+    cfg, params, witness, bound = small_cert
+    cert = Certificate(1, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params, witness, bound, {})
+    path = tmp_path / "c.cert"
+    path.write_text(format_certificate(cert))
+    assert check_file(str(path)).verdict == "accepted"
+    cert.claim = bound + Fraction(1, cfg.d_vocab ** cfg.n_ctx)
+    path.write_text(format_certificate(cert))
+    v = check_file(str(path))
+    assert v.verdict == "rejected" and "exceeds" in v.reason
+    cert.claim = bound
+    altered = {n: a.copy() for n, a in params.items()}
+    flat = altered["unembed.W_U"].reshape(-1)
+    flat[0] = flat[0] * np.float32(2) + np.float32(1)
+    cert.params = altered
+    path.write_text(format_certificate(cert))
+    assert "hash" in check_file(str(path)).reason
+    text = format_certificate(Certificate(1, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params,
+                                          witness, bound, {}))
+    path.write_text(text[: len(text) * 2 // 3])
+    assert check_file(str(path)).verdict == "malformed"
+
+
+def test_estimate_is_cheap_and_matches(small_cert):
+    cfg, params, witness, _ = small_cert
+    v = _check(cfg, params, witness)
+    work, memory = estimate(cfg, witness)
+    assert 0 < work <= v.result.proof_length and memory > 0
+    assert estimate(cfg, {})[0] > 0 and estimate(cfg, {"nodes": ["9 9 9 999999999 5 999999999 5"]})[0] > 0
+
+
+def test_roots_partition_the_input_space():
+    for V, K in ((1, 1), (3, 1), (4, 3), (5, 2), (2, 5)):
+        assert sum(node_size(K, r) for r in roots(V, K)) == V ** K
+
+
+def test_cli_budget(tmp_path, root):
+    from generator.cli import main
+    from generator.modelio import save_model
+
+    cfg = ModelConfig(5, 4, 4, 3)
+    params = adversarial_models()[0][2]
+    model = tmp_path / "m.safetensors"
+    save_model(str(model), cfg, params, {})
+    out = tmp_path / "b.cert"
+    assert main(["generate", str(model), "--strategy", "branch-and-bound", "--budget", "1e5", "--quiet",
+                 "-o", str(out)]) == 0
+    v = check_file(str(out))
+    assert v.verdict == "accepted" and estimate(cfg, _cert_witness(out))[0] <= 1e5
+    assert main(["generate", str(model), "--strategy", "branch-and-bound", "--option", "x=1", "--quiet",
+                 "-o", str(out)]) == 2
+
+
+def _cert_witness(path):
+    from checker.certificate import read_certificate
+
+    return read_certificate(str(path)).witness
