@@ -23,6 +23,7 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_DIM = 1 << 16
 MAX_TENSOR_ELEMENTS = 1 << 24
 MAX_WITNESS_ENTRIES = 64
+MAX_FIELDS = 64  # model fields and meta fields, each
 MAX_WITNESS_SCALARS = 1 << 24
 MAX_REASON = 300  # characters of a one-line reason; longer ones are cut with "…"
 
@@ -241,6 +242,7 @@ class _Parser:
         rows = []
         while self.peek_literal("["):
             self.pos += 1
+            self.count_scalars(1)  # a row counts as a scalar, so that empty rows are bounded too
             rows.append(self.vector())
         self.literal("]")
         return rows
@@ -290,6 +292,8 @@ class _Parser:
                 break
             if field_name in fields_out:
                 raise MalformedCertificate(f"duplicate model field {field_name!r}")
+            if len(fields_out) == MAX_FIELDS:
+                raise MalformedCertificate(f"model has more than {MAX_FIELDS} fields")
             kind, text = self.expect("INT", "STRING")
             fields_out[field_name] = int(text) if kind == "INT" else text[1:-1]
         config = _config(fields_out)
@@ -374,6 +378,8 @@ class _Parser:
                     break
                 if key in meta:
                     raise MalformedCertificate(f"duplicate meta field {key!r}")
+                if len(meta) == MAX_FIELDS:
+                    raise MalformedCertificate(f"meta has more than {MAX_FIELDS} fields")
                 meta[key] = self.expect("STRING")[1][1:-1]
             self.literal("}")
         self.skip()
@@ -385,15 +391,16 @@ class _Parser:
 
 def _config(fields: dict) -> ModelConfig:
     """The model config from the header's fields, each dimension in 1..MAX_DIM (before any array is built)."""
+    dims = ("d_vocab", "d_model", "d_head", "n_ctx")
     try:
-        config = ModelConfig(int(fields["d_vocab"]), int(fields["d_model"]), int(fields["d_head"]),
-                             int(fields["n_ctx"]), str(fields["task"]))
-        str(fields["sha256"])
+        if not all(isinstance(fields[name], int) for name in dims) or not all(
+                isinstance(fields[name], str) for name in ("task", "sha256")):
+            raise MalformedCertificate("model fields have the wrong type (dimensions are integers, task and "
+                                       "sha256 strings)")
+        config = ModelConfig(*(fields[name] for name in dims), fields["task"])
     except KeyError as exc:
         raise MalformedCertificate(f"model is missing field {exc.args[0]}") from None
-    except (TypeError, ValueError):
-        raise MalformedCertificate("model fields have the wrong type") from None
-    for dim_name in ("d_vocab", "d_model", "d_head", "n_ctx"):
+    for dim_name in dims:
         if not 1 <= getattr(config, dim_name) <= MAX_DIM:
             raise MalformedCertificate(f"model field {dim_name} out of range 1..{MAX_DIM}")
     return config

@@ -366,3 +366,26 @@ def test_progress_on_a_terminal_only_and_quiet_silences_it(capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, err = _main(capsys, "-q", cert)
     assert code == 0 and err == ""
+
+
+def test_empty_rows_and_many_fields_are_bounded(tmp_path):
+    """Empty matrix rows count against the witness limit, model/meta fields are capped, dimensions are integers
+    (from an independent review: these grew memory faster than the file)."""
+    import re
+
+    from checker.certificate import MAX_FIELDS, MalformedCertificate, parse_certificate
+
+    text = open(os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert"), encoding="utf-8").read()
+    rows = text.replace("witness {", "witness {\n  padding [" + "[]" * (1 << 22) + "]", 1)
+    with pytest.raises(MalformedCertificate, match="scalars"):
+        parse_certificate(rows)
+    fields = text.replace("model {", "model {\n" + "".join(f"  extra{i} 1\n" for i in range(MAX_FIELDS + 1)), 1)
+    with pytest.raises(MalformedCertificate, match="more than 64 fields"):
+        parse_certificate(fields)
+    meta_at = text.index("meta {") + len("meta {")
+    meta = text[:meta_at] + "".join(f'\n  extra{i} "x"' for i in range(MAX_FIELDS + 1)) + text[meta_at:]
+    with pytest.raises(MalformedCertificate, match="more than 64 fields"):
+        parse_certificate(meta)
+    string_dim = re.sub(r"d_vocab (\d+)", r'd_vocab "\1"', text, count=1)
+    with pytest.raises(MalformedCertificate, match="wrong type"):
+        parse_certificate(string_dim)

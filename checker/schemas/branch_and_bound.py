@@ -30,11 +30,12 @@ from math import factorial, prod
 
 import numpy as np
 
+from checker.budget import charge
 from checker.exact import INF, down, dyadic_interval, mul_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
-from checker.schemas.brute_force import ExactEvaluator, fast_path_tables, query_fast_path
+from checker.schemas.brute_force import ExactEvaluator, exact_input_work, fast_path_tables, query_fast_path
 from checker.schemas.cubic import exp_bounds
 
 SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS = 0, 1, 2, 3, 4
@@ -318,7 +319,11 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
                     verdict = fast.verdicts(chunk)
                     stats["ops"] += fast.ops(len(chunk))
                 correct += int((verdict == 1).sum())
-                for row in chunk[verdict < 0].tolist():
+                undecided = chunk[verdict < 0]
+                if len(undecided):
+                    charge(len(undecided) * exact_input_work(tables.config),
+                           "branch-and-bound: enumerated inputs the float path cannot decide go to the exact path")
+                for row in undecided.tolist():
                     stats["exact_path"] += 1
                     correct += exact.correct(tuple(row) + (q,)) is True
             out[index] = correct
