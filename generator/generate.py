@@ -15,6 +15,8 @@ from checker.verify import check_certificate
 from generator import __version__
 
 STRATEGIES = ("brute-force", "cubic", "subcubic", "auto")
+# Schemas whose check calls progress(done, total) over the d_vocab values of this unit (the long exact checks).
+CHECK_PROGRESS_UNITS = {"brute-force": "query", "cubic": "max token"}
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
@@ -31,10 +33,10 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
     bar = None
-    if progress and schema == "brute-force":
+    if progress and schema in CHECK_PROGRESS_UNITS:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.d_vocab, desc="brute force (exact check)", unit="query", leave=False)
+        bar = tqdm(total=cfg.d_vocab, desc=f"{schema} (exact check)", unit=CHECK_PROGRESS_UNITS[schema], leave=False)
     callback = (lambda done, total: bar.update(done - bar.n)) if bar is not None else None
     try:
         verdict = check_certificate(cert, progress=callback)  # exact: the claim is what the checker proves
