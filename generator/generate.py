@@ -15,8 +15,6 @@ from checker.verify import check_certificate
 from generator import __version__
 
 STRATEGIES = ("brute-force", "cubic", "subcubic", "auto")
-# Schemas whose check calls progress(done, total) over the d_vocab values of this unit (the long exact checks).
-CHECK_PROGRESS_UNITS = {"brute-force": "query", "cubic": "max token"}
 
 
 def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None = None,
@@ -33,10 +31,11 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
     bar = None
-    if progress and schema in CHECK_PROGRESS_UNITS:
+    unit = {"brute-force": "query", "cubic": "max token"}.get(schema)  # checks that call progress(done, d_vocab)
+    if progress and unit:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.d_vocab, desc=f"{schema} (exact check)", unit=CHECK_PROGRESS_UNITS[schema], leave=False)
+        bar = tqdm(total=cfg.d_vocab, desc=f"{schema} (exact check)", unit=unit, leave=False)
     callback = (lambda done, total: bar.update(done - bar.n)) if bar is not None else None
     try:
         verdict = check_certificate(cert, progress=callback)  # exact: the claim is what the checker proves
