@@ -10,11 +10,8 @@ import warnings
 from generator import __version__
 
 GENERATOR_EXTRA = ("torch", "tqdm")  # what `pip install 'compact-proofs[generator]'` adds for these commands
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    """Progress bars go to stderr, and only when it is a terminal and -q/--quiet was not given."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+NEEDS = {"train": GENERATOR_EXTRA, "eval": GENERATOR_EXTRA, "generate": GENERATOR_EXTRA,
+         "report": GENERATOR_EXTRA + ("matplotlib",)}  # subcommand -> modules it cannot run without
 
 
 def _missing_modules(names: tuple[str, ...]) -> list[str]:
@@ -55,7 +52,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        weight_decay=args.weight_decay)
     if args.threads < 1:
         raise ValueError("--threads must be at least 1")
-    params, meta = train(cfg, tcfg, device=args.device, progress=_progress(args), threads=args.threads)
+    params, meta = train(cfg, tcfg, device=args.device, progress=not args.quiet, threads=args.threads)
     save_model(args.output, cfg, params, meta)
     print(f"wrote {args.output} (K={cfg.n_ctx}, d_vocab={cfg.d_vocab}, seed={args.seed}, "
           f"{meta['train_seconds']} s, final loss {meta['final_loss']})")
@@ -80,7 +77,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     samples = DEFAULT_SAMPLES if args.samples is None else args.samples
     batch = _eval_batch(cfg, samples, budget_from_args(args))  # refuses (OverBudget) above the budget
     result = float_accuracy(cfg, params, device=args.device, samples=samples, threads=args.threads,
-                            progress=_progress(args) and not args.json, batch=batch)
+                            progress=not args.quiet and not args.json, batch=batch)
     result["model"] = args.model
     if args.json:
         print(json.dumps(result))
@@ -175,7 +172,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from checker.budget import budget_from_args
 
     cert, info = build_certificate(cfg, params, args.strategy, options, device=args.device,
-                                   progress=_progress(args), budget=budget_from_args(args))
+                                   progress=not args.quiet, budget=budget_from_args(args))
     write_certificate(args.output, cert)
     print(f"wrote {args.output}: {info['variant']} certificate, accuracy >= {cert.claim.numerator}/"
           f"{cert.claim.denominator} ({float(cert.claim):.6f}), {info['seconds']:.1f} s")
@@ -185,7 +182,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from generator.report import build_report
 
-    out = build_report(args.certificates, args.models, args.out, progress=_progress(args))
+    out = build_report(args.certificates, args.models, args.out, progress=not args.quiet)
     counts = out["counts"]
     print(f"wrote {out['markdown']}, {out['json']} and {out['plot']}: {sum(counts.values())} certificates, "
           f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} malformed")
@@ -220,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "bit-identical for any count)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    p.set_defaults(func=_cmd_train, needs=GENERATOR_EXTRA)
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="float accuracy of a model over all inputs (or sampled); not a proof")
     p.add_argument("model", help="model file (.safetensors)")
@@ -231,18 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1: fastest measured on a shared 2-core machine, "
                         "benchmarks/bench_eval_threads.py)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     add_budget_arguments(p)
-    p.set_defaults(func=_cmd_eval, needs=GENERATOR_EXTRA)
+    p.set_defaults(func=_cmd_eval)
 
     for lang, ext, proof in (("lean", ".lean", "native_decide"), ("coq", ".v", "vm_compute")):
         p = sub.add_parser(f"export-{lang}", help=f"write a {lang.capitalize()} file that re-proves a certificate's check "
                                                   f"by evaluation ({proof}); see docs/formal-export.md")
         p.add_argument("certificate", help="certificate file (.cert)")
         p.add_argument("-o", "--output", required=True, help=f"file to write ({ext})")
-        p.add_argument("--prec", type=int, help="fixed-point bits for exp bounds (default: the smallest that works)")
         p.add_argument("-q", "--quiet", action="store_true", help="accepted for uniformity (export shows no progress)")
+        p.add_argument("--prec", type=int, help="fixed-point bits for exp bounds (default: the smallest that works)")
         add_budget_arguments(p)
         p.set_defaults(func=_cmd_export, language=lang)
 
@@ -263,17 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
     add_budget_arguments(p)
-    p.set_defaults(func=_cmd_generate, needs=GENERATOR_EXTRA)
-
-    from generator.report import DEFAULT_OUT as DEFAULT_REPORT_OUT
+    p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("report", help="table and plot (bound against proof length) of every certificate")
     p.add_argument("--certificates", default="certificates", help="folder of certificates (default: certificates)")
     p.add_argument("--models", default="models", help="folder of model files, for float accuracy (default: models)")
+    from generator.report import DEFAULT_OUT as DEFAULT_REPORT_OUT
+
     p.add_argument("--out", default=DEFAULT_REPORT_OUT,
                    help=f"output folder (default: {DEFAULT_REPORT_OUT}, git-ignored; the shipped report is docs/report)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_report, needs=GENERATOR_EXTRA + ("matplotlib",))
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -282,21 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     from generator.modelio import ModelFileError
 
     args = build_parser().parse_args(argv)
-    missing = _missing_modules(getattr(args, "needs", ()))
+    missing = _missing_modules(NEEDS.get(args.command, ()))
     if missing:
         print(f"certify: error: {_extra_message(args.command, missing)}", file=sys.stderr)
         return 2
     warnings.showwarning = _show_warning
+    if not sys.stderr.isatty():  # progress bars go to stderr only when it is a terminal
+        args.quiet = True
     try:
         return args.func(args)
     except OverBudget as exc:  # refused before the work, by estimate
         print(f"certify: {exc}", file=sys.stderr)
         return 2
-    except ModuleNotFoundError as exc:  # an extra's module imported deeper down
-        if exc.name and exc.name.split(".")[0] in GENERATOR_EXTRA + ("matplotlib",):
-            print(f"certify: error: {_extra_message(args.command, [exc.name])}", file=sys.stderr)
-            return 2
-        raise
     except ModelFileError as exc:
         print(f"certify: error: {exc}", file=sys.stderr)
         return 2
@@ -312,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("certify: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra's module imported deeper down
+        if exc.name and exc.name.split(".")[0] in GENERATOR_EXTRA + ("matplotlib",):
+            print(f"certify: error: {_extra_message(args.command, [exc.name])}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

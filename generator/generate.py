@@ -75,10 +75,11 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
     bar = None
-    if progress and schema == "brute-force":
+    unit = {"brute-force": "query", "cubic": "max token"}.get(schema)  # checks that call progress(done, d_vocab)
+    if progress and unit:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.d_vocab, desc="brute force (exact check)", unit="query", leave=False)
+        bar = tqdm(total=cfg.d_vocab, desc=f"{schema} (exact check)", unit=unit, leave=False)
     callback = (lambda done, total: bar.update(done - bar.n)) if bar is not None else None
     try:
         verdict = check_certificate(cert, progress=callback, budget=budget)  # exact: the claim is what it proves

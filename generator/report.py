@@ -79,6 +79,8 @@ def _check_all(paths: list[str], progress: bool) -> list[tuple[str, object, Verd
             verdict = check_certificate(cert, path)
         except MemoryError:
             verdict = Verdict(path, "malformed", reason="out of memory while checking")
+        except Exception as exc:  # a checker failure on one file must not lose the others: listed as malformed
+            verdict = Verdict(path, "malformed", reason=f"the checker failed: {type(exc).__name__}: {exc}")
         out.append((path, cert, verdict))
     return out
 

@@ -127,3 +127,37 @@ def test_train_refuses_a_non_safetensors_output_name_before_training(tmp_path):
     p = _certify("train", "--steps", "100000", "-o", str(out))
     assert p.returncode == 2 and "*.safetensors" in p.stderr, p.stderr
     assert not out.exists()
+
+
+def _on_a_terminal(argv):
+    """Run certify with stderr on a pseudo-terminal; returns (exit code, what it wrote there)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    p = subprocess.Popen([sys.executable, "-m", "generator", *argv], stdout=subprocess.DEVNULL, stderr=follower,
+                         cwd=ROOT)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return p.wait(), b"".join(chunks).decode(errors="replace")
+
+
+def test_generate_shows_progress_on_a_terminal_and_quiet_silences_it(tiny_model, tmp_path):
+    strategy = "cubic"  # brute force shares the code path
+    code, err = _on_a_terminal(["generate", tiny_model, "--strategy", strategy, "-o", str(tmp_path / "a.cert")])
+    assert code == 0, err
+    assert f"{strategy} (exact check)" in err
+    code, err = _on_a_terminal(["generate", tiny_model, "--strategy", strategy, "-q", "-o", str(tmp_path / "b.cert")])
+    assert code == 0 and "exact check" not in err, err

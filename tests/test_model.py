@@ -80,7 +80,8 @@ def _bad_files(tmp_path):
     del missing["unembed.W_U"]
     cases["missing"] = missing
     cases["misshapen"] = {**good, "unembed.W_U": np.zeros((4, 5), np.float32)}
-    cases["dtype"] = {**good, "unembed.b_U": np.zeros(6, np.float64)}
+    cases["dtype"] = {**good, "unembed.b_U": np.full(6, 0.1, np.float64)}  # not float32 values: refused
+    cases["int"] = {**good, "unembed.b_U": np.zeros(6, np.int32)}
     cases["nan"] = {**good, "embed.W_E": np.full((6, 4), np.nan, np.float32)}
     cases["inf"] = {**good, "embed.W_E": np.full((6, 4), np.inf, np.float32)}
     paths = {}

@@ -152,3 +152,18 @@ def test_plot_title_legend_and_labels_do_not_overlap(configs):
         assert len(set(markers)) == len(kinds)
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("which", ["no-certs-folder", "empty-certs-folder", "no-models-folder"])
+def test_report_bad_folders_are_one_line_errors(tmp_path, which):
+    certs, models = tmp_path / "certs", tmp_path / "models"
+    if which != "no-certs-folder":
+        certs.mkdir()
+    if which != "no-models-folder":
+        models.mkdir()
+    if which == "no-models-folder":
+        (certs / "a.cert").write_text("x")
+    p = subprocess.run([sys.executable, "-m", "generator", "report", "--certificates", str(certs), "--models",
+                        str(models), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "out").exists()
