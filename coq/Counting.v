@@ -20,6 +20,14 @@ Fixpoint binom (n k : nat) : nat :=
 Lemma binom_0 n : binom n 0 = 1.
 Proof. destruct n; reflexivity. Qed.
 
+Lemma count_eq_seq m n : length (filter (Nat.eqb m) (seq 0 n)) = if Nat.ltb m n then 1 else 0.
+Proof.
+  induction n as [| n IH]; [reflexivity |].
+  rewrite seq_S, filter_app, app_length, IH; simpl.
+  destruct (Nat.eqb_spec m n) as [E | E]; destruct (Nat.ltb_spec m n); destruct (Nat.ltb_spec m (S n));
+    simpl; lia.
+Qed.
+
 Section Class.
 Variables (v m : nat) (P : nat -> bool).
 
@@ -32,14 +40,6 @@ Definition g : nat := length (filter P (seq 0 v)).
 
 Hypothesis Hm : (m < v)%nat.
 Hypothesis HPm : P m = false.
-
-Lemma count_eq_seq n : length (filter (Nat.eqb m) (seq 0 n)) = if Nat.ltb m n then 1 else 0.
-Proof.
-  induction n as [| n IH]; [reflexivity |].
-  rewrite seq_S, filter_app, app_length, IH; simpl.
-  destruct (Nat.eqb_spec m n) as [E | E]; destruct (Nat.ltb_spec m n); destruct (Nat.ltb_spec m (S n));
-    simpl; lia.
-Qed.
 
 Lemma inner_count c s L :
   length (filter (fun a => in_class c (a :: s)) L) =
@@ -72,7 +72,7 @@ Proof.
   assert (F : forall f (L : list nat), filter f (map (fun a => a :: s) L) =
                                      map (fun a => a :: s) (filter (fun a => f (a :: s)) L)).
   { intros f L; induction L as [| a L IHL]; [reflexivity | simpl; rewrite IHL; destruct (f (a :: s)); reflexivity]. }
-  rewrite F, map_length, inner_count, count_eq_seq.
+  rewrite F, map_length, inner_count, (count_eq_seq m).
   destruct (Nat.ltb_spec m v) as [_ | N]; [| lia].
   unfold g; simpl filter; destruct (in_class c s); destruct c as [| c']; simpl; try lia;
     destruct (in_class c' s); simpl; lia.
@@ -89,3 +89,90 @@ Proof.
 Qed.
 
 End Class.
+
+(** ** The query token at the last position
+
+    Spec.v's [seqs] puts the newest token first; the query is the last token. Up to order, the
+    inputs of length [n + 1] are the sequences of length [n] with each query token appended. *)
+
+Lemma filter_length_perm {A} (f : A -> bool) l l' :
+  Permutation l l' -> length (filter f l) = length (filter f l').
+Proof.
+  induction 1 as [| a l l' _ IH | a b l | l l' l'' _ IH1 _ IH2]; simpl.
+  - reflexivity.
+  - destruct (f a); simpl; lia.
+  - destruct (f a), (f b); reflexivity.
+  - lia.
+Qed.
+
+Lemma flat_map_flat_map {A B C} (f : B -> list C) (h : A -> list B) l :
+  flat_map f (flat_map h l) = flat_map (fun a => flat_map f (h a)) l.
+Proof. induction l as [| a l IH]; simpl; [reflexivity | rewrite flat_map_app, IH; reflexivity]. Qed.
+
+Lemma map_flat_map {A B C} (f : B -> C) (h : A -> list B) l :
+  map f (flat_map h l) = flat_map (fun a => map f (h a)) l.
+Proof. induction l as [| a l IH]; simpl; [reflexivity | rewrite map_app, IH; reflexivity]. Qed.
+
+Lemma flat_map_map' {A B C} (f : B -> list C) (h : A -> B) l :
+  flat_map f (map h l) = flat_map (fun a => f (h a)) l.
+Proof. induction l as [| a l IH]; simpl; [reflexivity | rewrite IH; reflexivity]. Qed.
+
+Lemma seqs_snoc v n :
+  Permutation (seqs v (S n)) (flat_map (fun q => map (fun s => s ++ [q]) (seqs v n)) (seq 0 v)).
+Proof.
+  induction n as [| n IH].
+  - simpl; rewrite app_nil_r.
+    induction (seq 0 v) as [| a l IHl]; simpl; [constructor | apply perm_skip, IHl].
+  - change (seqs v (S (S n))) with
+      (flat_map (fun s => map (fun a => a :: s) (seq 0 v)) (seqs v (S n))).
+    rewrite IH, flat_map_flat_map.
+    match goal with |- Permutation ?a ?b => replace a with b; [apply Permutation_refl |] end.
+    apply flat_map_ext; intros q; cbn [seqs].
+    rewrite flat_map_map', map_flat_map; apply flat_map_ext; intros s.
+    rewrite map_map; reflexivity.
+Qed.
+
+
+Lemma filter_flat_map_length {A B} (f : B -> bool) (h : A -> list B) l :
+  length (filter f (flat_map h l)) = list_sum (map (fun a => length (filter f (h a))) l).
+Proof.
+  induction l as [| a l IH]; simpl; [reflexivity | rewrite filter_app, app_length, IH; reflexivity].
+Qed.
+
+Lemma filter_map_length {A B} (f : B -> bool) (h : A -> B) l :
+  length (filter f (map h l)) = length (filter (fun a => f (h a)) l).
+Proof. induction l as [| a l IH]; simpl; [| destruct (f (h a)); simpl; rewrite IH]; reflexivity. Qed.
+
+Lemma list_sum_indicator q N L :
+  list_sum (map (fun q' => if Nat.eqb q' q then N else 0) L) = length (filter (Nat.eqb q) L) * N.
+Proof.
+  induction L as [| a L IH]; simpl; [reflexivity |].
+  rewrite IH, Nat.eqb_sym; destruct (Nat.eqb q a); simpl; lia.
+Qed.
+
+Lemma filter_false_length {A} (l : list A) : length (filter (fun _ => false) l) = 0.
+Proof. induction l; simpl; auto. Qed.
+
+(** an input [t] of the class: its last (query) token is [q], the others are [in_class m P c] *)
+Definition in_class_q (m : nat) (P : nat -> bool) (q c : nat) (t : list nat) : bool :=
+  match rev t with [] => false | q' :: r => (Nat.eqb q' q && in_class m P c (rev r))%bool end.
+
+Lemma in_class_q_snoc m P q c s q' :
+  in_class_q m P q c (s ++ [q']) = (Nat.eqb q' q && in_class m P c s)%bool.
+Proof. unfold in_class_q; rewrite rev_unit, rev_involutive; reflexivity. Qed.
+
+(** The inputs of length [n + 1] (Spec.v's [seqs]) with query token [q < v], [c] allowed tokens
+    at the non-query positions and [m] at the others: [C(n, c) g^c] of them, as cubic.md counts. *)
+Theorem class_count_query v m P q n c : (m < v)%nat -> P m = false -> (q < v)%nat ->
+  length (filter (in_class_q m P q c) (seqs v (S n))) = binom n c * g v P ^ c.
+Proof.
+  intros Hm HPm Hq.
+  rewrite (filter_length_perm _ _ _ (seqs_snoc v n)), filter_flat_map_length.
+  rewrite (map_ext (fun q' => length (filter (in_class_q m P q c) (map (fun s => s ++ [q']) (seqs v n))))
+                   (fun q' => if Nat.eqb q' q then length (filter (in_class m P c) (seqs v n)) else 0)).
+  - rewrite list_sum_indicator, count_eq_seq, class_count by assumption.
+    destruct (Nat.ltb_spec q v); [lia | lia].
+  - intros q'; rewrite filter_map_length.
+    rewrite (filter_ext _ (fun s => Nat.eqb q' q && in_class m P c s)%bool) by (intros; apply in_class_q_snoc).
+    destruct (Nat.eqb q' q); [reflexivity | apply filter_false_length].
+Qed.
