@@ -176,3 +176,75 @@ Proof.
     rewrite (filter_ext _ (fun s => Nat.eqb q' q && in_class m P c s)%bool) by (intros; apply in_class_q_snoc).
     destruct (Nat.eqb q' q); [reflexivity | apply filter_false_length].
 Qed.
+
+(** ** The class of an input is determined by the input
+
+    With allowed tokens below the max ([P a = true -> a < m]), the number [c] is the number of
+    non-query positions not holding [m] ([in_class_c]), and the max of an input of the class is [m]
+    when [q = m] or some non-query position holds [m], i.e. [c < n] ([in_class_q_max]). So classes
+    with different [(q, m, c)] are disjoint ([class_disjoint]), whatever their sets [P]. *)
+
+Lemma in_class_c m P c s : (forall a, P a = true -> (a < m)%nat) ->
+  in_class m P c s = true -> c = length (filter (fun a => negb (Nat.eqb a m)) s).
+Proof.
+  intros HP H; unfold in_class in H; apply Bool.andb_true_iff in H as [Ha Hc].
+  apply Nat.eqb_eq in Hc; subst c.
+  induction s as [| a s IH]; [reflexivity |].
+  simpl in Ha |- *; apply Bool.andb_true_iff in Ha as [Ha Hs]; unfold allowed in Ha.
+  destruct (Nat.eqb_spec a m) as [E | E]; simpl.
+  - subst a; destruct (P m) eqn:Pm; [specialize (HP m Pm); lia | apply IH, Hs].
+  - simpl in Ha; rewrite Ha; simpl; rewrite IH by exact Hs; reflexivity.
+Qed.
+
+Lemma in_list_max a l : In a l -> (a <= list_max l)%nat.
+Proof.
+  induction l as [| b l IH]; [intros [] | intros [E | H]]; simpl; [subst; lia | specialize (IH H); lia].
+Qed.
+
+Lemma in_class_q_split m P q c t : in_class_q m P q c t = true ->
+  exists s, t = s ++ [q] /\ in_class m P c s = true.
+Proof.
+  unfold in_class_q; intros H.
+  destruct (rev t) as [| q' r] eqn:R; [discriminate |].
+  apply Bool.andb_true_iff in H as [Hq Hs]; apply Nat.eqb_eq in Hq; subst q'.
+  exists (rev r); split; [| exact Hs].
+  rewrite <- (rev_involutive t), R; reflexivity.
+Qed.
+
+Theorem in_class_q_max m P q n c t : (forall a, P a = true -> (a < m)%nat) -> (q <= m)%nat ->
+  (q = m \/ c < n)%nat -> length t = S n -> in_class_q m P q c t = true -> list_max t = m.
+Proof.
+  intros HP Hq Hc Hlen H.
+  destruct (in_class_q_split m P q c t H) as [s [E Hs]]; subst t.
+  rewrite app_length in Hlen; simpl in Hlen.
+  assert (Cs := in_class_c m P c s HP Hs).
+  unfold in_class in Hs; apply Bool.andb_true_iff in Hs as [Ha _].
+  assert (Le : (list_max s <= m)%nat).
+  { apply list_max_le, Forall_forall; intros a Ia.
+    rewrite forallb_forall in Ha; specialize (Ha a Ia); unfold allowed in Ha.
+    destruct (Nat.eqb_spec a m); [lia |]; simpl in Ha; specialize (HP a Ha); lia. }
+  rewrite list_max_app; simpl.
+  destruct Hc as [Hc | Hc]; [subst q; lia |].
+  assert (Ex : exists a, In a s /\ a = m).
+  { assert (F : (length (filter (fun a => negb (Nat.eqb a m)) s) < length s)%nat) by lia.
+    clear -F; induction s as [| a s IH]; simpl in F; [lia |].
+    destruct (Nat.eqb_spec a m) as [E | E]; [exists a; split; [left |]; auto |].
+    simpl in F; destruct IH as [b [Ib Eb]]; [lia | exists b; split; [right |]; auto]. }
+  destruct Ex as [a [Ia Ea]]; subst a; assert (Ge := in_list_max m s Ia); lia.
+Qed.
+
+Theorem class_disjoint m P q c m' P' q' c' n t :
+  (forall a, P a = true -> (a < m)%nat) -> (q <= m)%nat -> (q = m \/ c < n)%nat ->
+  (forall a, P' a = true -> (a < m')%nat) -> (q' <= m')%nat -> (q' = m' \/ c' < n)%nat ->
+  length t = S n -> in_class_q m P q c t = true -> in_class_q m' P' q' c' t = true ->
+  m = m' /\ q = q' /\ c = c'.
+Proof.
+  intros HP Hq Hc HP' Hq' Hc' Hlen H H'.
+  assert (Em : m = m').
+  { rewrite <- (in_class_q_max m P q n c t), <- (in_class_q_max m' P' q' n c' t); auto. }
+  subst m'.
+  destruct (in_class_q_split m P q c t H) as [s [E Hs]].
+  destruct (in_class_q_split m P' q' c' t H') as [s' [E' Hs']].
+  rewrite E in E'; apply app_inj_tail in E' as [Es Eq]; subst s' q'.
+  rewrite (in_class_c m P c s HP Hs), (in_class_c m P' c' s HP' Hs'); auto.
+Qed.
