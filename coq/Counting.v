@@ -248,3 +248,41 @@ Proof.
   rewrite E in E'; apply app_inj_tail in E' as [Es Eq]; subst s' q'.
   rewrite (in_class_c m P c s HP Hs), (in_class_c m P' c' s HP' Hs'); auto.
 Qed.
+
+(** ** The counts of all classes: the binomial theorem *)
+
+Fixpoint nsum (n : nat) (f : nat -> nat) : nat := match n with O => 0 | S n' => nsum n' f + f n' end.
+
+Lemma nsum_ext n f g : (forall i, i < n -> f i = g i) -> nsum n f = nsum n g.
+Proof. induction n; intros H; simpl; [reflexivity |]. rewrite IHn by (intros; apply H; lia). rewrite H by lia; reflexivity. Qed.
+Lemma nsum_plus n f g : nsum n (fun i => f i + g i) = nsum n f + nsum n g.
+Proof. induction n; simpl; [reflexivity | rewrite IHn; lia]. Qed.
+Lemma nsum_scal n k f : nsum n (fun i => k * f i) = k * nsum n f.
+Proof. induction n; simpl; [lia | rewrite IHn; ring]. Qed.
+Lemma nsum_shift n f : nsum (S n) f = f 0 + nsum n (fun i => f (S i)).
+Proof. induction n; simpl in *; [lia | rewrite IHn; lia]. Qed.
+
+Lemma binom_gt n k : n < k -> binom n k = 0.
+Proof.
+  revert k; induction n as [| n IH]; intros [| k] H; simpl; try lia.
+  rewrite !IH by lia; reflexivity.
+Qed.
+
+(** The binomial theorem in the form of cubic.md's count: [sum_(c <= n) C(n, c) g^c = (g + 1)^n]. *)
+Theorem binom_sum n g : nsum (S n) (fun c => binom n c * g ^ c) = (S g) ^ n.
+Proof.
+  induction n as [| n IH]; [reflexivity |].
+  rewrite nsum_shift, binom_0; simpl Nat.pow at 1.
+  rewrite (nsum_ext (S n) (fun i => binom (S n) (S i) * g ^ S i)
+                    (fun i => g * (binom n i * g ^ i) + binom n (S i) * g ^ S i))
+    by (intros; simpl; ring).
+  rewrite nsum_plus, nsum_scal, IH.
+  assert (E : 1 + nsum (S n) (fun i => binom n (S i) * g ^ S i) = S g ^ n).
+  { rewrite <- IH.
+    transitivity (nsum (S (S n)) (fun c => binom n c * g ^ c)).
+    - rewrite (nsum_shift (S n)), binom_0; simpl Nat.pow at 1; rewrite Nat.mul_1_r; reflexivity.
+    - change (nsum (S (S n)) (fun c => binom n c * g ^ c))
+        with (nsum (S n) (fun c => binom n c * g ^ c) + binom n (S n) * g ^ S n).
+      rewrite binom_gt by lia; lia. }
+  rewrite Nat.pow_succ_r'; lia.
+Qed.
