@@ -286,3 +286,29 @@ Proof.
       rewrite binom_gt by lia; lia. }
   rewrite Nat.pow_succ_r'; lia.
 Qed.
+
+(** ** The count of a union of disjoint classes is the sum of their counts *)
+
+Lemma filter_or_disjoint {A} (f h : A -> bool) S :
+  (forall t, In t S -> f t = true -> h t = false) ->
+  length (filter (fun t => (f t || h t)%bool) S) = length (filter f S) + length (filter h S).
+Proof.
+  induction S as [| t S IH]; intros D; simpl; [reflexivity |].
+  assert (IH' := IH (fun t' It' => D t' (or_intror It'))).
+  destruct (f t) eqn:F; simpl.
+  - rewrite (D t (or_introl eq_refl) F); simpl; lia.
+  - destruct (h t); simpl; lia.
+Qed.
+
+Theorem union_count {A B} (f : B -> A -> bool) (ks : list B) (S : list A) :
+  ForallOrdPairs (fun k1 k2 => forall t, In t S -> f k1 t = true -> f k2 t = false) ks ->
+  length (filter (fun t => existsb (fun k => f k t) ks) S) =
+  list_sum (map (fun k => length (filter (f k) S)) ks).
+Proof.
+  induction 1 as [| k ks Hk _ IH]; simpl.
+  - induction S; simpl; auto.
+  - rewrite (filter_or_disjoint (f k) (fun t => existsb (fun k' => f k' t) ks)), IH; [reflexivity |].
+    intros t It Ft; apply Bool.not_true_iff_false; intros E.
+    apply existsb_exists in E as [k' [Ik' Fk']].
+    rewrite Forall_forall in Hk; rewrite (Hk k' Ik' t It Ft) in Fk'; discriminate.
+Qed.
