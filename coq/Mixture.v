@@ -118,3 +118,16 @@ Lemma exp_factor e p s c1 c2 :
 Proof.
   rewrite <- exp_plus; f_equal; unfold Rdiv; ring.
 Qed.
+
+(** The placement bound (3) without sorting: for any threshold [tau], a sum over the selected
+    positions is at most [r tau + sum_i max(D_i - tau, 0)], [r] the number of selected positions.
+    Sound for every [tau]; with [tau] the [r]-th largest [D_i] the right side is the sum of the [r]
+    largest [D_i], cubic.md's bound. *)
+Theorem placement_threshold n (sel : nat -> bool) (Dv : nat -> R) (tau : R) :
+  sel_sum n sel Dv <=
+  sum n (fun i => if sel i then 1 else 0) * tau + sum n (fun i => Rmax (Dv i - tau) 0).
+Proof.
+  unfold sel_sum; rewrite <- sum_scal_r, <- sum_plus; apply sum_le; intros i _.
+  assert (M1 := Rmax_l (Dv i - tau) 0); assert (M2 := Rmax_r (Dv i - tau) 0).
+  destruct (sel i); lra.
+Qed.

@@ -113,8 +113,9 @@ def test_export_refuses_large_models(tmp_path):
 
 
 CUBIC_LEMMAS = {"Average": ["avg_between", "attn_avg", "linfrac_mono", "linfrac_between", "avg_one_weight",
-                             "avg_weight_interval", "wsum_pessimise"],
-                "Mixture": ["mixture_negative", "placement_regroup", "placement_le", "sum_sign_scale", "exp_factor"],
+                            "avg_weight_interval", "wsum_pessimise"],
+                "Mixture": ["mixture_negative", "placement_regroup", "placement_le", "placement_threshold",
+                            "sum_sign_scale", "exp_factor"],
                 "Counting": ["class_count", "class_count_query", "in_class_q_max", "class_disjoint", "binom_sum",
                              "union_count"]}
 
