@@ -7,7 +7,8 @@
     exists ([argmax_exists]); so if the bound is negative for every present token used alone
     ([k] certified), it is negative for the mixture ([mixture_negative]). Also: the regrouping
     [sum_M A + sum_N B = sum_all B + sum_M (A - B)] of the placement bound (3)
-    ([placement_regroup]), and the sign of a weighted sum is that of any positive multiple of its
+    ([placement_regroup]), that bound for any threshold in place of the sorted top [r]
+    ([placement_threshold]), and the sign of a weighted sum is that of any positive multiple of its
     weights ([sum_sign_scale]: softmax weights versus [alpha_i E_(t_i)]). *)
 From Coq Require Import Reals Lra Lia.
 From CompactProofs Require Import Spec Lib.
