@@ -175,7 +175,9 @@ def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_
 
     rc, out = results["valid"]
     assert rc == 0, out
-    axioms = set(re.findall(r"^([A-Za-z_][\w.]*) :", out.split("Axioms:")[1], re.M))
+    # every line of the Axioms block that starts with a name is an axiom (a long type wraps onto indented lines)
+    axiom_block = out.split("Axioms:")[1].split("\n     = ")[0]
+    axioms = set(re.findall(r"^([A-Za-z_][\w.']*)", axiom_block, re.M))
     assert axioms and axioms <= STANDARD_AXIOMS, out
     assert re.search(rf"= {count}\s*: nat", out), out
     for name in ("raised", "weight"):
