@@ -465,7 +465,8 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                                  "train_s": out["train_s"], "eval_s": out["eval_s"],
                                  "float_json": json.dumps(out["float"]), "finished_at": _now()})
         with conn:  # rows of an earlier failed training are superseded by this model's rows
-            conn.execute("DELETE FROM runs WHERE key LIKE ?", ["train:" + spec.train_key.replace("%", "_") + "|%"])
+            prefix = f"train:{spec.train_key}|"
+            conn.execute("DELETE FROM runs WHERE substr(key, 1, ?) = ?", [len(prefix), prefix])
         model_ready(spec, model, todo)
 
     def load_known(spec: ModelSpec, todo: list[Strategy]) -> bool:

@@ -232,12 +232,18 @@ def _plot_frontier(rows, truth, path: str) -> None:
 
 def _plot_distributions(rows, truth, path: str) -> None:
     """Per config: the distribution over seeds of each strategy's normalized bound."""
+    import matplotlib
+
     configs = _configs(rows)
     plt, fig, axes = _grid(len(configs))
     for ax, config in zip(axes.flat, configs):
         points = _normalized(rows, truth, config)
         names = sorted({r["strategy"] for r, _ in points})
-        ax.boxplot([[v for r, v in points if r["strategy"] == name] for name in names], vert=False)
+        data = [[v for r, v in points if r["strategy"] == name] for name in names]
+        if tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10):
+            ax.boxplot(data, orientation="horizontal")
+        else:  # older matplotlib names the same thing vert=False
+            ax.boxplot(data, vert=False)
         ax.set_yticks(range(1, len(names) + 1), names, fontsize=7)
         ax.set_title(f"{config} (K x d_vocab)", fontsize=10)
         ax.set_xlabel("bound / true accuracy", fontsize=8)
