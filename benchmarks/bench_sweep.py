@@ -32,8 +32,10 @@ def stage_table(store: str, workers: int) -> None:
         models = {r["model_sha256"]: r for r in sel if r["model_sha256"]}
         train = [m["train_s"] for m in models.values()]
         ev = [m["eval_s"] for m in models.values()]
-        print(f"{config}: {len(models)} seeds; per seed, one core: train {statistics.fmean(train):.1f} s, "
-              f"float eval {statistics.fmean(ev):.1f} s")
+        cpu = [m["train_cpu_s"] + m["eval_cpu_s"] for m in models.values() if m["train_cpu_s"] is not None]
+        print(f"{config}: {len(models)} seeds; per seed, wall in one worker: train {statistics.fmean(train):.1f} s, "
+              f"float eval {statistics.fmean(ev):.1f} s"
+              + (f"; CPU train + eval {statistics.fmean(cpu):.1f} s ({len(cpu)} seeds)" if cpu else ""))
         per_seed = statistics.fmean(train) + statistics.fmean(ev)
         for name in sorted({r["strategy"] for r in sel}):
             ok = [r for r in sel if r["strategy"] == name and r["verdict"] == "accepted"]
@@ -41,10 +43,12 @@ def stage_table(store: str, workers: int) -> None:
             if ok:
                 gen, chk = statistics.fmean(r["generate_s"] for r in ok), statistics.fmean(r["check_s"] for r in ok)
                 per_seed += gen + chk
-                print(f"    {name:40s} generate {gen:7.2f} s  check {chk:7.2f} s  ({len(ok)} accepted)")
+                cpu = [r["prove_cpu_s"] for r in ok if r["prove_cpu_s"] is not None]
+                print(f"    {name:40s} generate {gen:7.2f} s  check {chk:7.2f} s  ({len(ok)} accepted)"
+                      + (f"  CPU {statistics.fmean(cpu):7.2f} s" if cpu else ""))
             elif refused:
                 print(f"    {name:40s} refused ({refused}x): estimated proof length over the budget")
-        print(f"    all stages {per_seed:.1f} core-s per seed -> 151 seeds on {workers} workers: "
+        print(f"    all stages {per_seed:.1f} s per seed (wall in one worker) -> 151 seeds on {workers} workers: "
               f"{151 * per_seed / workers / 60:.1f} min (ideal scaling; the target is 30 min)")
     for s in sweeps:
         print(f"sweep run: {s['ran']} runs, {s['skipped']} skipped, {s['wall_s']:.0f} s wall, {s['workers']} workers "

@@ -163,15 +163,15 @@ def train_task(spec: dict) -> dict:
 
     cfg = ModelConfig(**spec["config"])
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         params, meta = train(cfg, TrainConfig(**spec["training"]), device=spec["device"], progress=False,
                              threads=spec["threads"])
-        train_s = time.perf_counter() - start
+        train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu
         torch.set_num_threads(spec["threads"])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         accuracy = float_accuracy(cfg, params, device=spec["device"], samples=FLOAT_SAMPLES, progress=False)
-        return {"params": params, "meta": meta, "float": accuracy, "train_s": train_s,
-                "eval_s": time.perf_counter() - start}
+        return {"params": params, "meta": meta, "float": accuracy, "train_s": train_s, "train_cpu_s": train_cpu_s,
+                "eval_s": time.perf_counter() - start, "eval_cpu_s": time.process_time() - cpu}
     except Exception as exc:  # recorded as the item's error; the sweep goes on
         return {"error": f"training: {type(exc).__name__}: {exc}"}
 
@@ -192,7 +192,7 @@ def prove_task(spec: dict, params: dict[str, np.ndarray]) -> dict:
     torch.set_num_threads(spec["threads"])
     cfg = ModelConfig(**spec["config"])
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         cert, info = build_certificate(cfg, params, spec["strategy"], dict(spec["options"]), device=spec["device"],
                                        progress=False)
         verdict = info["verdict"]
@@ -211,7 +211,8 @@ def prove_task(spec: dict, params: dict[str, np.ndarray]) -> dict:
                 "bound_num": str(cert.claim.numerator), "bound_den": str(cert.claim.denominator),
                 "proof_length": result.proof_length, "complexity_class": result.complexity_class,
                 "unexplained_dimension": result.unexplained_dimension,
-                "generate_s": built - start - verdict.seconds, "check_s": check_s}
+                "generate_s": built - start - verdict.seconds, "check_s": check_s,
+                "prove_cpu_s": time.process_time() - cpu}
     except Exception as exc:  # a failed item is recorded with its error; the sweep goes on
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -285,18 +286,19 @@ RUN_COLUMNS = (
     "verdict TEXT", "bound_num TEXT", "bound_den TEXT", "bound REAL", "float_accuracy REAL", "float_method TEXT",
     "float_ci_low REAL", "float_ci_high REAL", "proof_length INTEGER", "estimated_proof_length INTEGER",
     "complexity_class TEXT", "unexplained_dimension INTEGER", "train_s REAL", "eval_s REAL", "generate_s REAL",
-    "check_s REAL", "cert_path TEXT", "cert_sha256 TEXT", "package_version TEXT", "checker_version TEXT",
+    "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT", "package_version TEXT", "checker_version TEXT",
     "torch_version TEXT", "error TEXT", "finished_at TEXT")
 MODEL_COLUMNS = (
     "train_key TEXT PRIMARY KEY", "model_sha256 TEXT", "model_path TEXT", "train_s REAL", "eval_s REAL",
-    "float_json TEXT", "finished_at TEXT")
+    "float_json TEXT", "finished_at TEXT", "train_cpu_s REAL", "eval_cpu_s REAL")
 SWEEP_COLUMNS = (
     "id INTEGER PRIMARY KEY", "command TEXT", "executor TEXT", "workers INTEGER", "started_at TEXT",
     "wall_s REAL", "ran INTEGER", "skipped INTEGER", "failed INTEGER", "refused INTEGER")
 
 
 def open_store(path: str) -> sqlite3.Connection:
-    """Open (creating if needed) the results store; WAL journal, so readers never block the writer."""
+    """Open (creating if needed) the results store; WAL journal, so readers never block the writer.
+    Columns added since a store was made are added to it (empty for its earlier rows)."""
     conn = sqlite3.connect(path, timeout=60)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -304,6 +306,10 @@ def open_store(path: str) -> sqlite3.Connection:
     with conn:
         for table, columns in (("runs", RUN_COLUMNS), ("models", MODEL_COLUMNS), ("sweeps", SWEEP_COLUMNS)):
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
+            have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
     return conn
 
 
@@ -425,6 +431,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                "model_sha256": model["sha"] if model else None, "strategy": strategy.label,
                "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
                "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
+               "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
                "estimated_proof_length": estimated_proof_length(spec.config, strategy),
                "package_version": __version__, "checker_version": CHECKER_VERSION,
                "torch_version": spec.torch_version, "finished_at": _now(), **fields}
@@ -459,11 +466,11 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
         tmp = f"{path}.tmp{os.getpid()}"
         save_model(tmp, cfg, out["params"], out["meta"])
         os.replace(tmp, path)
+        times = {name: out[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}
         model = {"sha": sha, "path": os.path.relpath(path, out_dir), "params": out["params"], "float": out["float"],
-                 "train_s": out["train_s"], "eval_s": out["eval_s"]}
+                 **times}
         _upsert(conn, "models", {"train_key": spec.train_key, "model_sha256": sha, "model_path": model["path"],
-                                 "train_s": out["train_s"], "eval_s": out["eval_s"],
-                                 "float_json": json.dumps(out["float"]), "finished_at": _now()})
+                                 "float_json": json.dumps(out["float"]), "finished_at": _now(), **times})
         with conn:  # rows of an earlier failed training are superseded by this model's rows
             prefix = f"train:{spec.train_key}|"
             conn.execute("DELETE FROM runs WHERE substr(key, 1, ?) = ?", [len(prefix), prefix])
@@ -483,8 +490,8 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
         if cfg != spec.config or weights_sha256(cfg, params) != row["model_sha256"]:
             return False
         model_ready(spec, {"sha": row["model_sha256"], "path": row["model_path"], "params": params,
-                           "float": json.loads(row["float_json"]), "train_s": row["train_s"],
-                           "eval_s": row["eval_s"]}, todo)
+                           "float": json.loads(row["float_json"]),
+                           **{name: row[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}}, todo)
         return True
 
     gpu = device_type == "cuda"

@@ -72,6 +72,7 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
                 "proof_length": statistics.median([r["proof_length"] for r in ok]) if ok else None,
                 "complexity_class": ok[0]["complexity_class"] if ok else None,
                 "generate_s": _mean_sd([r["generate_s"] for r in ok]), "check_s": _mean_sd([r["check_s"] for r in ok]),
+                "cpu_s": _mean_sd([r["prove_cpu_s"] for r in ok if r["prove_cpu_s"] is not None]),
                 "estimate": next((r["estimated_proof_length"] for r in runs if r["verdict"] == "refused"), None),
                 "errors": sorted({r["error"] for r in runs if r["verdict"] in ("failed", "rejected") and r["error"]}),
             }
@@ -81,7 +82,9 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
                       for r in model_rows]
         out[config] = {"seeds": len(models), "true_accuracy": _mean_sd(acc), "truth_sources": sources,
                        "strategies": strategies, "train_s": _mean_sd([r["train_s"] for r in model_rows]),
-                       "eval_s": _mean_sd([r["eval_s"] for r in model_rows]), "per_seed_s": _mean_sd(per_seed_s)}
+                       "eval_s": _mean_sd([r["eval_s"] for r in model_rows]), "per_seed_s": _mean_sd(per_seed_s),
+                       "train_cpu_s": _mean_sd([r["train_cpu_s"] for r in model_rows if r["train_cpu_s"] is not None]),
+                       "eval_cpu_s": _mean_sd([r["eval_cpu_s"] for r in model_rows if r["eval_cpu_s"] is not None])}
     return out
 
 
@@ -137,16 +140,18 @@ def build_sweep_report(out_dir: str) -> str:
     for config, s in summary.items():
         lines += [f"## {config}", "",
                   f"{s['seeds']} seeds. True accuracy {_fmt(s['true_accuracy'])} ({', '.join(s['truth_sources'])}). "
-                  f"Per seed: training {_fmt(s['train_s'], 1)} s, float evaluation {_fmt(s['eval_s'], 1)} s, "
-                  f"all stages {_fmt(s['per_seed_s'], 1)} s (one core).", "",
+                  f"Per seed, wall seconds in one worker process: training {_fmt(s['train_s'], 1)}, float evaluation "
+                  f"{_fmt(s['eval_s'], 1)}, all stages {_fmt(s['per_seed_s'], 1)}. CPU seconds of the worker "
+                  f"(where recorded): training {_fmt(s['train_cpu_s'], 1)}, float evaluation "
+                  f"{_fmt(s['eval_cpu_s'], 1)}.", "",
                   "| strategy | class | accepted | refused | failed | bound / true | bound | median proof length "
-                  "| generate s | check s |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| generate s | check s | CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, st in s["strategies"].items():
             length = f"{st['proof_length']:.3g}" if st["proof_length"] else (
                 f"(estimate {st['estimate']:.3g})" if st["estimate"] else "—")
             lines.append(f"| {name} | {st['complexity_class'] or '—'} | {st['accepted']} | {st['refused']} "
                          f"| {st['failed'] + st['rejected']} | {_fmt(st['normalized'])} | {_fmt(st['bound'])} "
-                         f"| {length} | {_fmt(st['generate_s'], 2)} | {_fmt(st['check_s'], 2)} |")
+                         f"| {length} | {_fmt(st['generate_s'], 2)} | {_fmt(st['check_s'], 2)} | {_fmt(st['cpu_s'], 2)} |")
         notes = [f"- {name}: {err}" for name, st in s["strategies"].items() for err in st["errors"][:3]]
         refused = [f"- {name}: refused before starting, estimated proof length {st['estimate']:.3g}"
                    for name, st in s["strategies"].items() if st["refused"]]
