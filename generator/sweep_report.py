@@ -18,11 +18,17 @@ def load_rows(path: str) -> list[dict]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY k, d_vocab, seed, strategy")]
+        rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY k, d_vocab, seed, strategy")]
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"{path}: not a sweep store ({exc})") from None
     finally:
         conn.close()
+    from generator.sweep import RUN_COLUMNS
+
+    for row in rows:  # a store made before a column was added has none
+        for column in RUN_COLUMNS:
+            row.setdefault(column.split()[0], None)
+    return rows
 
 
 def true_accuracies(rows: list[dict]) -> dict[str, tuple[float, str]]:
