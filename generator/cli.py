@@ -114,6 +114,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name} must be at least 1")
     if args.executor == "local" and args.ray_address:
         raise ValueError("--ray-address needs --executor ray")
+    if not 0 < args.gpus_per_task <= 1:
+        raise ValueError("--gpus-per-task must be in (0, 1]")
     import os
 
     os.makedirs(args.out, exist_ok=True)
@@ -121,8 +123,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         executor = RayExecutor(args.workers, args.ray_address, args.gpus_per_task)
     else:
         executor = LocalExecutor(args.workers or os.cpu_count() or 1)
+    device = args.device
+    if device is None and args.executor == "ray" and executor.has_gpu:  # GPUs on the cluster, maybe not here
+        device = "cuda"
     try:
-        summary = run_sweep(args.out, configs, seeds, strategies, executor, device=args.device, steps=args.steps,
+        summary = run_sweep(args.out, configs, seeds, strategies, executor, device=device, steps=args.steps,
                             retry_failed=args.retry_failed, max_proof_length=args.max_proof_length,
                             progress=not args.quiet, command=" ".join(sys.argv))
     finally:

@@ -260,6 +260,7 @@ class RayExecutor:
         else:
             ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         self.gpus_per_task = gpus_per_task
         self.remote = {fn: ray.remote(fn) for fn in (train_task, prove_task)}
 
