@@ -130,24 +130,40 @@ def _probe(strategy: Strategy) -> None:
 
 
 def estimated_proof_length(cfg: ModelConfig, strategy: Strategy) -> int | None:
-    """An upper estimate of the checker's work from the config alone (the schemas' proof-length formulas);
-    None for a strategy without a formula here (it is never refused)."""
+    """The checker's operation count estimated from the config alone, before any work: exact for brute force, the
+    cubic schema's own count (checker/schemas/cubic.py) with every case reached, and for subcubic its counting
+    formula with every (q, m, c) group claimed (measured counts are 0.6-2.6 times this). None for a strategy
+    without a formula here (it is never refused)."""
+    from checker.maxofk import table_ops
     from generator.generate import brute_force_length
 
     V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
-    log_k = max(1, math.ceil(math.log2(K))) if K > 1 else 1
+    log_k = int(math.log2(K)) + 1
+
+    def cubic(direct_path: str) -> int:
+        n_out = V - 1 if direct_path == "per-output" else 1
+        ops = table_ops(cfg) + 2 * V * (V + K)
+        for mx in range(V):
+            q = mx + 1
+            ops += (2 * (q + mx + 1) * (V - 1) + q * (mx + 1) if direct_path == "separate"
+                    else 2 * q * (mx + 2) * (V - 1))
+            ops += q * K * n_out + (q * mx * (K - 1) * n_out * (6 + log_k) if K > 1 else 0)
+        return ops
+
+    subcubic = table_ops(cfg) + 2 * V * V * (m + K + V) + V * V * K * K * log_k
     options = dict(strategy.options)
-    cubic = {"separate": V ** 3 * K * log_k, "joint": V ** 4 // 3, "per-output": V ** 4 * K * log_k // 6}
-    subcubic = V * V * (m + K + h + V) + V * V * K * K * log_k  # tables, EQKE, refinement, claimed groups
     if strategy.name == "brute-force":
-        return brute_force_length(cfg)
+        return table_ops(cfg) + brute_force_length(cfg)
     if strategy.name == "cubic":
-        return cubic.get(options.get("direct_path", "joint"))
+        path = options.get("direct_path", "joint")
+        return cubic(path) if path in ("separate", "joint", "per-output") else None
     if strategy.name == "subcubic":
         return subcubic
-    if strategy.name == "auto":  # the search builds every cubic variant and, when it fits, brute force
+    if strategy.name == "auto":  # the search builds all 28 subcubic and 3 cubic variants, and brute force if it fits
         budget = float(options.get("budget", "inf"))
-        return int(min(sum(cubic.values()) + 28 * subcubic, budget * 31))
+        brute = table_ops(cfg) + brute_force_length(cfg)
+        fits = V ** K <= 1 << 25 and brute_force_length(cfg) <= budget
+        return sum(cubic(p) for p in ("separate", "joint", "per-output")) + 28 * subcubic + (brute if fits else 0)
     return None
 
 

@@ -67,6 +67,8 @@ def test_local_sweep_rows_certificates_and_failures(local_sweep):
         assert verdict.verdict == "accepted" and verdict.bound.numerator == int(r["bound_num"])
         assert verdict.bound.denominator == int(r["bound_den"]) and verdict.model_sha256 == r["model_sha256"]
         assert verdict.result.proof_length == r["proof_length"]
+        if r["strategy"] in ("brute-force", "cubic"):  # the estimate made before any work is the checker's count
+            assert r["estimated_proof_length"] == r["proof_length"]
         if r["strategy"] == "brute-force":  # 3x8 is exhaustive in float too; both count all 512 inputs
             assert r["float_method"] == "exhaustive"
 
