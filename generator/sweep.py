@@ -336,6 +336,11 @@ def _upsert(conn: sqlite3.Connection, table: str, row: dict) -> None:
                      list(row.values()))
 
 
+def _as_sqlite_number(n: int | None) -> int | float | None:
+    """An integer as SQLite can hold it: a float beyond 64 bits (estimates like 64^20 for brute force)."""
+    return n if n is None or abs(n) < 1 << 63 else float(n)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -449,7 +454,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
                "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
                "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
-               "estimated_proof_length": estimated_proof_length(spec.config, strategy),
+               "estimated_proof_length": _as_sqlite_number(estimated_proof_length(spec.config, strategy)),
                "package_version": __version__, "checker_version": CHECKER_VERSION,
                "torch_version": spec.torch_version, "finished_at": _now(), **fields}
         _upsert(conn, "runs", row)
