@@ -176,3 +176,17 @@ def test_sweep_report_from_the_store(local_sweep, capsys):
         assert open(os.path.join(out, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert main(["sweep-report", str(out / "nothing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_refused_strategy_is_recorded_with_its_estimate_never_started(tmp_path):
+    """Brute force on K = 20: the estimate (beyond 64 bits) is recorded, and no certificate is made."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "generator.cli", "sweep", "--configs", "20x8", "--seeds", "1",
+                           "--steps", "5", "--strategies", "brute-force", "--out", str(tmp_path), "--quiet",
+                           "--device", "cpu", "--workers", "1"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = rows(tmp_path).values()
+    assert row["verdict"] == "refused" and row["cert_path"] is None and row["model_sha256"]
+    assert row["estimated_proof_length"] > 8 ** 20 and "exceeds the budget" in row["error"]
+    assert os.listdir(tmp_path / "certs") == []
