@@ -37,6 +37,7 @@ def stage_table(store: str, workers: int) -> None:
               f"float eval {statistics.fmean(ev):.1f} s"
               + (f"; CPU train + eval {statistics.fmean(cpu):.1f} s ({len(cpu)} seeds)" if cpu else ""))
         per_seed = statistics.fmean(train) + statistics.fmean(ev)
+        per_seed_cpu = statistics.fmean(cpu) if cpu else None
         for name in sorted({r["strategy"] for r in sel}):
             ok = [r for r in sel if r["strategy"] == name and r["verdict"] == "accepted"]
             refused = sum(r["strategy"] == name and r["verdict"] == "refused" for r in sel)
@@ -44,12 +45,16 @@ def stage_table(store: str, workers: int) -> None:
                 gen, chk = statistics.fmean(r["generate_s"] for r in ok), statistics.fmean(r["check_s"] for r in ok)
                 per_seed += gen + chk
                 cpu = [r["prove_cpu_s"] for r in ok if r["prove_cpu_s"] is not None]
+                per_seed_cpu = per_seed_cpu + statistics.fmean(cpu) if cpu and per_seed_cpu is not None else None
                 print(f"    {name:40s} generate {gen:7.2f} s  check {chk:7.2f} s  ({len(ok)} accepted)"
                       + (f"  CPU {statistics.fmean(cpu):7.2f} s" if cpu else ""))
             elif refused:
                 print(f"    {name:40s} refused ({refused}x): estimated proof length over the budget")
         print(f"    all stages {per_seed:.1f} s per seed (wall in one worker) -> 151 seeds on {workers} workers: "
               f"{151 * per_seed / workers / 60:.1f} min (ideal scaling; the target is 30 min)")
+        if per_seed_cpu is not None:  # CPU seconds: what the stages cost on cores of their own
+            print(f"    all stages {per_seed_cpu:.1f} CPU-s per seed -> 151 seeds on {workers} dedicated cores: "
+                  f"{151 * per_seed_cpu / workers / 60:.1f} min")
     for s in sweeps:
         print(f"sweep run: {s['ran']} runs, {s['skipped']} skipped, {s['wall_s']:.0f} s wall, {s['workers']} workers "
               f"({s['executor']})")
