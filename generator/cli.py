@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import warnings
 
@@ -192,6 +193,48 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from generator.sweep import (LocalExecutor, RayExecutor, parse_configs, parse_seeds, parse_strategies,
+                                 run_sweep)
+
+    configs, seeds = parse_configs(args.configs), parse_seeds(args.seeds)
+    strategies = parse_strategies(args.strategies)
+    for name in ("workers", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    if args.executor == "local" and args.ray_address:
+        raise ValueError("--ray-address needs --executor ray")
+    if not 0 < args.gpus_per_task <= 1:
+        raise ValueError("--gpus-per-task must be in (0, 1]")
+    import os
+
+    os.makedirs(args.out, exist_ok=True)
+    if args.executor == "ray":
+        executor = RayExecutor(args.workers, args.ray_address, args.gpus_per_task)
+    else:
+        executor = LocalExecutor(args.workers or os.cpu_count() or 1)
+    device = args.device
+    if device is None and args.executor == "ray" and executor.has_gpu:  # GPUs on the cluster, maybe not here
+        device = "cuda"
+    try:
+        summary = run_sweep(args.out, configs, seeds, strategies, executor, device=device, steps=args.steps,
+                            retry_failed=args.retry_failed, max_proof_length=args.max_proof_length,
+                            progress=not args.quiet, command=" ".join(sys.argv))
+    finally:
+        executor.close()
+    print(f"sweep {args.out}: {summary.ran} runs done ({summary.failed} failed), {summary.skipped} skipped as "
+          f"finished, {summary.refused} refused by the cost estimate, {summary.wall_s:.1f} s")
+    return 1 if summary.failed else 0
+
+
+def _cmd_sweep_report(args: argparse.Namespace) -> int:
+    from generator.sweep_report import build_sweep_report
+
+    md = build_sweep_report(args.dir)
+    print(f"wrote {md} and its plots")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from checker.budget import add_budget_arguments
 
@@ -271,6 +314,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"output folder (default: {DEFAULT_REPORT_OUT}, git-ignored; the shipped report is docs/report)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("sweep", help="the zoo: train, evaluate, generate and check over configs x seeds x strategies "
+                                     "(resumable; results in DIR/results.sqlite)")
+    p.add_argument("--configs", default="4x64", help="'paper' (the six) or a comma list of KxV, e.g. 4x64,3x8")
+    p.add_argument("--seeds", default="paper", help="'paper' (151 seeds), 'paper:N' (the first N) or a comma list")
+    p.add_argument("--strategies", help="comma list of NAME[:OPTION=VALUE...], e.g. cubic:direct_path=per-output "
+                                        "(default: every strategy but auto; one whose cost estimate exceeds "
+                                        "--max-proof-length is refused, not started)")
+    p.add_argument("--out", required=True, help="sweep folder: results.sqlite, models/, certs/")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local process pool (default) or Ray (pip install '.[ray]')")
+    p.add_argument("--workers", type=int, help="parallel tasks (default: the number of cores, or the Ray cluster's CPUs)")
+    p.add_argument("--ray-address", help="join an existing Ray cluster (e.g. auto or HOST:6379) instead of a local one")
+    p.add_argument("--gpus-per-task", type=float, default=0.25, help="with Ray and CUDA: GPU share per task")
+    p.add_argument("--device", help="torch device for training and search (default: cuda when present, else cpu)")
+    p.add_argument("--steps", type=int, default=3000, help="training steps, as certify train (default 3000)")
+    p.add_argument("--max-proof-length", type=float, default=1e11,
+                   help="refuse a strategy whose estimated proof length is larger (default 1e11)")
+    p.add_argument("--retry-failed", action="store_true", help="run failed items again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("sweep-report", help="DIR/report.md and plots from a sweep's results.sqlite")
+    p.add_argument("dir", help="sweep folder (holds results.sqlite)")
+    p.set_defaults(func=_cmd_sweep_report)
     return parser
 
 
@@ -299,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"certify: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # a sweep store that is not an SQLite database
+        print(f"certify: error: results store: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # e.g. the checker refused a witness the generator built: a generator bug
         print(f"certify: error: {exc}", file=sys.stderr)

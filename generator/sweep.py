@@ -1,0 +1,584 @@
+"""`certify sweep`: the zoo. For each (config, seed): train, evaluate in float, and for each strategy generate a
+certificate and check it; one row per (model, strategy) in DIR/results.sqlite, resumable by key.
+
+A thin layer over the same functions as `certify train` and `certify generate` (so every row is reproducible
+with those commands). The parent process is the only writer of the store and of DIR's files; workers (a local
+process pool, or Ray tasks) receive plain data and return plain data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from checker import __version__ as CHECKER_VERSION
+from checker.model import ModelConfig, weights_sha256
+from generator import __version__
+
+# The paper's 151 seeds, in its order (Gross et al. 2024, public data repository).
+PAPER_SEEDS = (
+    50, 104, 123, 519, 742, 913, 1185, 1283, 1412, 1490, 1681, 1696, 1895, 1951, 2236, 2306, 2345, 2549, 2743, 2773,
+    3175, 3254, 3284, 4157, 4305, 4430, 4647, 4729, 4800, 4810, 5358, 5615, 5781, 5928, 6082, 6155, 6159, 6204, 6532,
+    6549, 6589, 6910, 7098, 7238, 7310, 7467, 7790, 7884, 8048, 8299, 8721, 8745, 8840, 8893, 9132, 9134, 9504, 9816,
+    10248, 11124, 11130, 11498, 11598, 11611, 12141, 12287, 12457, 12493, 12552, 12561, 13036, 13293, 13468, 13654,
+    13716, 14095, 14929, 15043, 15399, 15622, 15662, 16069, 16149, 16197, 16284, 17080, 17096, 17194, 17197, 18146,
+    18289, 18668, 19004, 19093, 19451, 19488, 19538, 19917, 20013, 20294, 20338, 20415, 20539, 20751, 20754, 20976,
+    21317, 21598, 22261, 22286, 22401, 22545, 23241, 23367, 23447, 23633, 23696, 24144, 24173, 24202, 24262, 24438,
+    24566, 25516, 26278, 26374, 26829, 26932, 27300, 27484, 27584, 27671, 27714, 28090, 28716, 28778, 29022, 29052,
+    29110, 29195, 29565, 29725, 29726, 30371, 30463, 30684, 30899, 31308, 32103, 32374, 32382)
+PAPER_CONFIGS = ((4, 64), (5, 64), (10, 64), (10, 128), (20, 64), (20, 512))  # (K, d_vocab)
+D_MODEL = D_HEAD = 32  # `certify train`'s defaults and the paper's sizes
+DEFAULT_MAX_PROOF_LENGTH = 1e11  # about 10 minutes of checking at the measured 1.5e8 operations a second
+FLOAT_SAMPLES = 1_000_000  # `certify eval`'s default, when exhaustive evaluation is too large
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A strategy name from generator.generate.STRATEGIES with pinned options, e.g. cubic:direct_path=per-output."""
+
+    name: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name + "".join(f":{k}={v}" for k, v in self.options)
+
+    def generate_args(self) -> str:
+        """The same strategy as `certify generate` options."""
+        return f"--strategy {self.name}" + "".join(f" --option {k}={v}" for k, v in self.options)
+
+
+def parse_configs(text: str) -> list[tuple[int, int]]:
+    """'paper' (the six configurations) or a comma list of KxV, e.g. '4x64,3x8'."""
+    if text.strip() == "paper":
+        return list(PAPER_CONFIGS)
+    configs = []
+    for part in text.split(","):
+        k, sep, v = part.strip().partition("x")
+        if not sep or not k.isdigit() or not v.isdigit() or int(k) < 1 or int(v) < 2:
+            raise ValueError(f"--configs expects 'paper' or KxV items like 4x64 (K >= 1, d_vocab >= 2), got {part!r}")
+        if (int(k), int(v)) not in configs:
+            configs.append((int(k), int(v)))
+    return configs
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'paper' (151 seeds), 'paper:N' (the first N of them) or a comma list of integers."""
+    text = text.strip()
+    if text == "paper":
+        return list(PAPER_SEEDS)
+    if text.startswith("paper:"):
+        n = text[6:]
+        if not n.isdigit() or not 1 <= int(n) <= len(PAPER_SEEDS):
+            raise ValueError(f"--seeds paper:N needs 1 <= N <= {len(PAPER_SEEDS)}, got {text!r}")
+        return list(PAPER_SEEDS[: int(n)])
+    seeds = []
+    for part in text.split(","):
+        if not part.strip().isdigit():
+            raise ValueError(f"--seeds expects 'paper', 'paper:N' or a comma list of non-negative integers, got {part!r}")
+        if int(part) not in seeds:
+            seeds.append(int(part))
+    return seeds
+
+
+def parse_strategies(text: str | None) -> list[Strategy]:
+    """Comma list of NAME[:OPTION=VALUE...]; None: every strategy in STRATEGIES except auto (it repeats the others).
+
+    Each one is tried on a tiny random model first, so that a bad name or option is an error before any work."""
+    from generator.generate import STRATEGIES
+
+    if text is None:
+        return [Strategy(name) for name in STRATEGIES if name != "auto"]
+    out = []
+    for spec in text.split(","):
+        name, *pairs = spec.strip().split(":")
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r} in --strategies (known: {', '.join(STRATEGIES)})")
+        options = []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ValueError(f"strategy options are NAME=VALUE, got {pair!r} in {spec!r}")
+            options.append((key.strip(), value.strip()))
+        strategy = Strategy(name, tuple(options))
+        _probe(strategy)
+        if strategy not in out:
+            out.append(strategy)
+    return out
+
+
+def _probe(strategy: Strategy) -> None:
+    """Build the strategy's certificate for a tiny random model: raises ValueError for bad options."""
+    from generator.generate import build_certificate
+
+    cfg = ModelConfig(d_vocab=3, d_model=D_MODEL, d_head=D_HEAD, n_ctx=2)
+    rng = np.random.default_rng(0)
+    params = {name: (rng.standard_normal(shape) * 0.1).astype(np.float32) for name, shape in cfg.shapes().items()}
+    try:
+        build_certificate(cfg, params, strategy.name, dict(strategy.options), device="cpu", progress=False)
+    except ValueError as exc:
+        raise ValueError(f"strategy {strategy.label}: {exc}") from None
+
+
+def estimated_proof_length(cfg: ModelConfig, strategy: Strategy) -> int | None:
+    """The checker's operation count estimated from the config alone, before any work: exact for brute force, the
+    cubic schema's own count (checker/schemas/cubic.py) with every case reached, and for subcubic its counting
+    formula with every (q, m, c) group claimed (measured counts are 0.6-2.6 times this). None for a strategy
+    without a formula here (it is never refused)."""
+    from checker.maxofk import table_ops
+    from generator.generate import brute_force_length
+
+    V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
+    log_k = int(math.log2(K)) + 1
+
+    def cubic(direct_path: str) -> int:
+        n_out = V - 1 if direct_path == "per-output" else 1
+        ops = table_ops(cfg) + 2 * V * (V + K)
+        for mx in range(V):
+            q = mx + 1
+            ops += (2 * (q + mx + 1) * (V - 1) + q * (mx + 1) if direct_path == "separate"
+                    else 2 * q * (mx + 2) * (V - 1))
+            ops += q * K * n_out + (q * mx * (K - 1) * n_out * (6 + log_k) if K > 1 else 0)
+        return ops
+
+    subcubic = table_ops(cfg) + 2 * V * V * (m + K + V) + V * V * K * K * log_k
+    options = dict(strategy.options)
+    if strategy.name == "brute-force":
+        return table_ops(cfg) + brute_force_length(cfg)
+    if strategy.name == "cubic":
+        path = options.get("direct_path", "joint")
+        return cubic(path) if path in ("separate", "joint", "per-output") else None
+    if strategy.name == "subcubic":
+        return subcubic
+    if strategy.name == "auto":  # the search builds all 28 subcubic and 3 cubic variants, and brute force if it fits
+        budget = float(options.get("budget", "inf"))
+        brute = table_ops(cfg) + brute_force_length(cfg)
+        fits = V ** K <= 1 << 25 and brute_force_length(cfg) <= budget
+        return sum(cubic(p) for p in ("separate", "joint", "per-output")) + 28 * subcubic + (brute if fits else 0)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Work done by the workers: plain data in, plain data out.
+
+def train_task(spec: dict) -> dict:
+    """Train (the same function as `certify train`) and evaluate in float (the same as `certify eval`)."""
+    import torch
+
+    from generator.evaluate import float_accuracy
+    from generator.train import TrainConfig, train
+
+    cfg = ModelConfig(**spec["config"])
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        params, meta = train(cfg, TrainConfig(**spec["training"]), device=spec["device"], progress=False,
+                             threads=spec["threads"])
+        train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+        torch.set_num_threads(spec["threads"])
+        start, cpu = time.perf_counter(), time.process_time()
+        accuracy = float_accuracy(cfg, params, device=spec["device"], samples=FLOAT_SAMPLES, progress=False)
+        return {"params": params, "meta": meta, "float": accuracy, "train_s": train_s, "train_cpu_s": train_cpu_s,
+                "eval_s": time.perf_counter() - start, "eval_cpu_s": time.process_time() - cpu}
+    except Exception as exc:  # recorded as the item's error; the sweep goes on
+        return {"error": f"training: {type(exc).__name__}: {exc}"}
+
+
+def prove_task(spec: dict, params: dict[str, np.ndarray]) -> dict:
+    """Generate the certificate (the same function as `certify generate`), whose claim is the checker's exact
+    bound, then read the written text back with the checker's parser and confirm it is that certificate.
+
+    The checker runs once per certificate: build_certificate's exact check is the check (recorded as check_s),
+    not repeated on the file; the text round-trip (parse, re-hash the weights, re-format) shows the file holds
+    exactly the weights, witness and claim that the checker accepted."""
+    import torch
+
+    from checker.certificate import MalformedCertificate, parse_certificate
+    from generator.certwriter import format_certificate
+    from generator.generate import build_certificate
+
+    torch.set_num_threads(spec["threads"])
+    cfg = ModelConfig(**spec["config"])
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        cert, info = build_certificate(cfg, params, spec["strategy"], dict(spec["options"]), device=spec["device"],
+                                       progress=False)
+        verdict = info["verdict"]
+        built = time.perf_counter()
+        text = format_certificate(cert)
+        try:
+            parsed = parse_certificate(text)
+            same = (format_certificate(parsed) == text and parsed.sha256 == cert.sha256
+                    and weights_sha256(parsed.config, parsed.params) == cert.sha256)
+        except MalformedCertificate as exc:
+            same, verdict.reason = False, f"the written certificate does not parse: {exc}"
+        check_s = verdict.seconds + time.perf_counter() - built
+        result = verdict.result
+        return {"text": text, "verdict": verdict.verdict if same else "rejected",
+                "reason": verdict.reason if same else (verdict.reason or "the written text is not the checked certificate"),
+                "bound_num": str(cert.claim.numerator), "bound_den": str(cert.claim.denominator),
+                "proof_length": result.proof_length, "complexity_class": result.complexity_class,
+                "unexplained_dimension": result.unexplained_dimension,
+                "generate_s": built - start - verdict.seconds, "check_s": check_s,
+                "prove_cpu_s": time.process_time() - cpu}
+    except Exception as exc:  # a failed item is recorded with its error; the sweep goes on
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Executors: submit(fn, *args) -> handle, wait(handles) -> finished handles, result(handle), close().
+
+class LocalExecutor:
+    """A pool of local worker processes (spawned, so that no torch state is shared)."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, *args, gpu: bool = False):
+        return self.pool.submit(fn, *args)
+
+    def wait(self, handles) -> list:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        return list(wait(handles, return_when=FIRST_COMPLETED).done)
+
+    def result(self, handle):
+        return handle.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks: on an existing cluster (address) or a local instance of `workers` CPUs. A task asks for one
+    CPU, and for a share of a GPU when the work runs on CUDA."""
+
+    def __init__(self, workers: int | None, address: str | None, gpus_per_task: float):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--executor ray needs Ray: pip install '.[ray]'") from None
+        self.ray = ray
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        self.gpus_per_task = gpus_per_task
+        self.remote = {fn: ray.remote(fn) for fn in (train_task, prove_task)}
+
+    def submit(self, fn, *args, gpu: bool = False):
+        return self.remote[fn].options(num_cpus=1, num_gpus=self.gpus_per_task if gpu else 0).remote(*args)
+
+    def wait(self, handles) -> list:
+        done, _ = self.ray.wait(list(handles), num_returns=1)
+        return done
+
+    def result(self, handle):
+        return self.ray.get(handle)
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The store: DIR/results.sqlite. Only the parent writes; every row is its own transaction.
+
+RUN_COLUMNS = (
+    "key TEXT PRIMARY KEY", "config TEXT", "k INTEGER", "d_vocab INTEGER", "d_model INTEGER", "d_head INTEGER",
+    "seed INTEGER", "steps INTEGER", "device_type TEXT", "model_path TEXT", "model_sha256 TEXT", "strategy TEXT",
+    "verdict TEXT", "bound_num TEXT", "bound_den TEXT", "bound REAL", "float_accuracy REAL", "float_method TEXT",
+    "float_ci_low REAL", "float_ci_high REAL", "proof_length INTEGER", "estimated_proof_length INTEGER",
+    "complexity_class TEXT", "unexplained_dimension INTEGER", "train_s REAL", "eval_s REAL", "generate_s REAL",
+    "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT", "package_version TEXT", "checker_version TEXT",
+    "torch_version TEXT", "error TEXT", "finished_at TEXT")
+MODEL_COLUMNS = (
+    "train_key TEXT PRIMARY KEY", "model_sha256 TEXT", "model_path TEXT", "train_s REAL", "eval_s REAL",
+    "float_json TEXT", "finished_at TEXT", "train_cpu_s REAL", "eval_cpu_s REAL")
+SWEEP_COLUMNS = (
+    "id INTEGER PRIMARY KEY", "command TEXT", "executor TEXT", "workers INTEGER", "started_at TEXT",
+    "wall_s REAL", "ran INTEGER", "skipped INTEGER", "failed INTEGER", "refused INTEGER")
+
+
+def open_store(path: str) -> sqlite3.Connection:
+    """Open (creating if needed) the results store; WAL journal, so readers never block the writer.
+    Columns added since a store was made are added to it (empty for its earlier rows)."""
+    conn = sqlite3.connect(path, timeout=60)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    with conn:
+        for table, columns in (("runs", RUN_COLUMNS), ("models", MODEL_COLUMNS), ("sweeps", SWEEP_COLUMNS)):
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
+            have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    return conn
+
+
+def _upsert(conn: sqlite3.Connection, table: str, row: dict) -> None:
+    with conn:  # one transaction: the row is there entirely or not at all
+        conn.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                     list(row.values()))
+
+
+def _as_sqlite_number(n: int | None) -> int | float | None:
+    """An integer as SQLite can hold it: a float beyond 64 bits (estimates like 64^20 for brute force)."""
+    return n if n is None or abs(n) < 1 << 63 else float(n)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sweep.
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One (config, seed): what determines the trained weights (training is deterministic)."""
+
+    k: int
+    d_vocab: int
+    seed: int
+    steps: int
+    device_type: str
+    torch_version: str
+
+    @property
+    def config(self) -> ModelConfig:
+        return ModelConfig(d_vocab=self.d_vocab, d_model=D_MODEL, d_head=D_HEAD, n_ctx=self.k)
+
+    @property
+    def name(self) -> str:
+        return f"max{self.k}-v{self.d_vocab}-s{self.seed}"
+
+    @property
+    def train_key(self) -> str:
+        from generator.train import TrainConfig
+
+        training = asdict(TrainConfig(seed=self.seed, steps=self.steps))
+        return json.dumps({"config": asdict(self.config), "training": training, "device_type": self.device_type,
+                           "torch_version": self.torch_version}, sort_keys=True)
+
+    def train_command(self, path: str) -> str:
+        steps = f" --steps {self.steps}" if self.steps != 3000 else ""
+        return (f"certify train --k {self.k} --d-vocab {self.d_vocab} --seed {self.seed}{steps} "
+                f"--device {self.device_type} -o {path}")
+
+
+def run_key(model_id: str, strategy: Strategy) -> str:
+    """The resume key: model hash (or training key before a model exists), strategy with options, checker version."""
+    return f"{model_id}|{strategy.label}|checker {CHECKER_VERSION}"
+
+
+@dataclass
+class Summary:
+    ran: int = 0
+    skipped: int = 0
+    failed: int = 0
+    refused: int = 0
+    wall_s: float = 0.0
+
+
+def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy],
+              executor, device: str | None = None, steps: int = 3000, retry_failed: bool = False,
+              max_proof_length: float = DEFAULT_MAX_PROOF_LENGTH, progress: bool = True,
+              command: str = "") -> Summary:
+    """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite."""
+    import torch
+    from tqdm import tqdm
+
+    from generator.model import pick_device
+
+    start = time.perf_counter()
+    device_type = pick_device(device).type
+    os.makedirs(os.path.join(out_dir, "models"), exist_ok=True)
+    os.makedirs(os.path.join(out_dir, "certs"), exist_ok=True)
+    conn = open_store(os.path.join(out_dir, "results.sqlite"))
+    started_at = _now()
+    summary = Summary()
+    finished = {r["key"]: r["verdict"] for r in conn.execute("SELECT key, verdict FROM runs")}
+    known = {r["train_key"]: dict(r) for r in conn.execute("SELECT * FROM models")}
+
+    def done(key: str) -> bool:
+        return key in finished and finished[key] != "refused" and (finished[key] != "failed" or not retry_failed)
+
+    threads = max(1, (os.cpu_count() or 1) // executor.workers)
+    specs = [ModelSpec(k, v, seed, steps, device_type, torch.__version__) for k, v in configs for seed in seeds]
+    to_train, to_prove = deque(), deque()
+    models: dict[str, dict] = {}  # train_key -> {"sha", "path", "params", "float", "train_s", "eval_s"}
+    for spec in specs:
+        model_id = known[spec.train_key]["model_sha256"] if spec.train_key in known else "train:" + spec.train_key
+        todo = [s for s in strategies if not done(run_key(model_id, s))]
+        summary.skipped += len(strategies) - len(todo)
+        if todo:
+            to_train.append((spec, todo))
+    total = sum(len(todo) for _, todo in to_train)
+    if summary.skipped:
+        print(f"sweep: skipped {summary.skipped} finished runs (of {summary.skipped + total}); {total} to do",
+              file=sys.stderr)
+    bar = tqdm(total=total, desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
+
+    def record(spec: ModelSpec, strategy: Strategy, model: dict | None, fields: dict) -> None:
+        fa = (model or {}).get("float") or {}
+        ci = fa.get("ci95") or [None, None]
+        model_id = model["sha"] if model else "train:" + spec.train_key
+        row = {"key": run_key(model_id, strategy), "config": f"{spec.k}x{spec.d_vocab}", "k": spec.k,
+               "d_vocab": spec.d_vocab, "d_model": D_MODEL, "d_head": D_HEAD, "seed": spec.seed, "steps": spec.steps,
+               "device_type": spec.device_type, "model_path": model["path"] if model else None,
+               "model_sha256": model["sha"] if model else None, "strategy": strategy.label,
+               "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
+               "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
+               "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
+               "estimated_proof_length": _as_sqlite_number(estimated_proof_length(spec.config, strategy)),
+               "package_version": __version__, "checker_version": CHECKER_VERSION,
+               "torch_version": spec.torch_version, "finished_at": _now(), **fields}
+        _upsert(conn, "runs", row)
+        finished[row["key"]] = row["verdict"]
+        summary.failed += row["verdict"] == "failed"
+        summary.ran += row["verdict"] in ("accepted", "rejected", "failed")
+        bar.update(1)
+
+    def model_ready(spec: ModelSpec, model: dict, todo: list[Strategy]) -> None:
+        """The model exists: refuse what cannot finish, queue the rest."""
+        for strategy in todo:
+            estimate = estimated_proof_length(spec.config, strategy)
+            if estimate is not None and estimate > max_proof_length:
+                summary.refused += 1
+                record(spec, strategy, model, {"verdict": "refused", "error": (
+                    f"refused before starting: estimated proof length {estimate:.3g} exceeds the budget "
+                    f"{max_proof_length:.3g} (--max-proof-length)")})
+            else:
+                to_prove.append((spec, strategy, model))
+
+    def trained(spec: ModelSpec, todo: list[Strategy], out: dict) -> None:
+        if "error" in out:
+            for strategy in todo:
+                record(spec, strategy, None, {"verdict": "failed", "error": out["error"]})
+            return
+        cfg = spec.config
+        sha = weights_sha256(cfg, out["params"])
+        path = os.path.join(out_dir, "models", spec.name + ".safetensors")
+        from generator.modelio import save_model
+
+        tmp = f"{path}.tmp{os.getpid()}"
+        save_model(tmp, cfg, out["params"], out["meta"])
+        os.replace(tmp, path)
+        times = {name: out[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}
+        model = {"sha": sha, "path": os.path.relpath(path, out_dir), "params": out["params"], "float": out["float"],
+                 **times}
+        _upsert(conn, "models", {"train_key": spec.train_key, "model_sha256": sha, "model_path": model["path"],
+                                 "float_json": json.dumps(out["float"]), "finished_at": _now(), **times})
+        with conn:  # rows of an earlier failed training are superseded by this model's rows
+            prefix = f"train:{spec.train_key}|"
+            conn.execute("DELETE FROM runs WHERE substr(key, 1, ?) = ?", [len(prefix), prefix])
+        model_ready(spec, model, todo)
+
+    def load_known(spec: ModelSpec, todo: list[Strategy]) -> bool:
+        """Reuse the model file of an earlier run when it is there and has the recorded hash."""
+        from generator.modelio import ModelFileError, load_model
+
+        row = known.get(spec.train_key)
+        if row is None:
+            return False
+        try:
+            cfg, params, _ = load_model(os.path.join(out_dir, row["model_path"]))
+        except ModelFileError:
+            return False
+        if cfg != spec.config or weights_sha256(cfg, params) != row["model_sha256"]:
+            return False
+        model_ready(spec, {"sha": row["model_sha256"], "path": row["model_path"], "params": params,
+                           "float": json.loads(row["float_json"]),
+                           **{name: row[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}}, todo)
+        return True
+
+    gpu = device_type == "cuda"
+    inflight: dict = {}
+    try:
+        while to_train or to_prove or inflight:
+            while len(inflight) < executor.workers and (to_prove or to_train):
+                if to_prove:  # finish started models first: rows land early, and fewer models wait in memory
+                    spec, strategy, model = to_prove.popleft()
+                    task = {"config": asdict(spec.config), "strategy": strategy.name,
+                            "options": list(strategy.options), "device": device, "threads": threads}
+                    handle = executor.submit(prove_task, task, model["params"], gpu=gpu)
+                    inflight[handle] = ("prove", spec, strategy, model)
+                else:
+                    spec, todo = to_train.popleft()
+                    if load_known(spec, todo):
+                        continue
+                    task = {"config": asdict(spec.config), "training": {"seed": spec.seed, "steps": spec.steps},
+                            "device": device, "threads": threads}
+                    inflight[executor.submit(train_task, task, gpu=gpu)] = ("train", spec, todo)
+            if not inflight:
+                continue
+            for handle in executor.wait(list(inflight)):
+                kind, spec, *rest = inflight.pop(handle)
+                try:
+                    out = executor.result(handle)
+                except Exception as exc:  # the worker itself died (e.g. out of memory)
+                    out = {"error": f"worker: {type(exc).__name__}: {exc}"}
+                if kind == "train":
+                    trained(spec, rest[0], out)
+                else:
+                    strategy, model = rest
+                    proved(spec, strategy, model, out, record, out_dir)
+    finally:
+        bar.close()
+        summary.wall_s = time.perf_counter() - start
+        _upsert(conn, "sweeps", {"command": command, "executor": type(executor).__name__,
+                                 "workers": executor.workers, "started_at": started_at, "wall_s": summary.wall_s,
+                                 "ran": summary.ran, "skipped": summary.skipped, "failed": summary.failed,
+                                 "refused": summary.refused})
+        conn.close()
+    return summary
+
+
+def proved(spec: ModelSpec, strategy: Strategy, model: dict, out: dict, record, out_dir: str) -> None:
+    """Write a returned certificate (atomically) and its row."""
+    if "error" in out:
+        record(spec, strategy, model, {"verdict": "failed", "error": out["error"]})
+        return
+    text = out.pop("text").encode("utf-8")
+    name = f"{spec.name}.{strategy.label.replace(':', '.').replace('=', '-')}.cert"
+    path = os.path.join(out_dir, "certs", name)
+    _write_atomic(path, text)
+    bound = Fraction(int(out["bound_num"]), int(out["bound_den"]))
+    reason = out.pop("reason")
+    record(spec, strategy, model, {**out, "bound": float(bound), "cert_path": os.path.relpath(path, out_dir),
+                                   "cert_sha256": hashlib.sha256(text).hexdigest(),
+                                   "error": reason if out["verdict"] != "accepted" else None})
+
+
+def reproduce_command(row: sqlite3.Row | dict) -> str:
+    """One shell line that re-trains the row's model and regenerates and re-checks its certificate."""
+    spec = ModelSpec(row["k"], row["d_vocab"], row["seed"], row["steps"], row["device_type"], "")
+    strategy_name, *pairs = row["strategy"].split(":")
+    strategy = Strategy(strategy_name, tuple(tuple(p.split("=", 1)) for p in pairs))
+    model, cert = f"{spec.name}.safetensors", f"{spec.name}.cert"
+    return (f"{spec.train_command(model)} && certify generate {model} {strategy.generate_args()} -o {cert} "
+            f"&& certcheck {cert}")
