@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/certcheck $(OUT)/demo.subcubic.cert $(OUT)/demo.cubic.cert $(OUT)/demo.brute-force.cert
 
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q; status=$$?; \
+	@$(BIN)/python -m pytest -q -n 2; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 clean:
