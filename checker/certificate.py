@@ -267,7 +267,7 @@ class _Parser:
                         return as_f32
         filled = 0  # token by token: the exact reason for what the fast path could not take
         while True:
-            pos = self.skip()
+            self.skip()
             text = self.match("HEXFLOAT")
             if text is None:
                 break

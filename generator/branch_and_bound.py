@@ -136,39 +136,38 @@ class MaxSearch:
         """The level of this m's tree that the global `level` uses (frozen at the last one computed)."""
         return min(level, len(self.cost) - 1)
 
-    def rows(self, level: int, enumerated_counts: dict) -> list[str]:
-        """The witness rows of this m's trees at `level` (preorder, roots in order)."""
-        out = []
+    def visit(self, level: int):
+        """(node, state, split) for every node of this m's trees at `level`, in preorder, roots in order; a node
+        split at a later level is a leaf in its own state."""
         for root in self.roots:
             stack = [root]
             while stack:
                 node = stack.pop()
                 state, at, split = self.info[node]
-                if state == "split" and at <= level:
-                    out.append(node_row(SPLIT, split[0], split[1], node))
+                if state == "split" and at > level:
+                    state = "open"
+                yield node, state, split
+                if state == "split":
                     stack.extend(reversed(children(node, *split)))
-                elif state in ("certified", "positions"):
-                    kind = CERTIFIED if state == "certified" else CERTIFIED_POSITIONS
-                    out.append(node_row(kind, node_size(self.K, node), 0, node))
-                elif state == "enumerated":
-                    out.append(node_row(ENUMERATED, enumerated_counts[node], 0, node))
-                else:
-                    out.append(node_row(GIVEN_UP, 0, 0, node))
+
+    def rows(self, level: int, enumerated_counts: dict) -> list[str]:
+        """The witness rows of this m's trees at `level` (preorder, roots in order)."""
+        out = []
+        for node, state, split in self.visit(level):
+            if state == "split":
+                out.append(node_row(SPLIT, split[0], split[1], node))
+            elif state in ("certified", "positions"):
+                kind = CERTIFIED if state == "certified" else CERTIFIED_POSITIONS
+                out.append(node_row(kind, node_size(self.K, node), 0, node))
+            elif state == "enumerated":
+                out.append(node_row(ENUMERATED, enumerated_counts[node], 0, node))
+            else:
+                out.append(node_row(GIVEN_UP, 0, 0, node))
         return out
 
     def enumerated(self, level: int) -> list:
         """The enumerated leaves of the tree at `level`."""
-        out = []
-        for root in self.roots:
-            stack = [root]
-            while stack:
-                node = stack.pop()
-                state, at, split = self.info[node]
-                if state == "split" and at <= level:
-                    stack.extend(reversed(children(node, *split)))
-                elif state == "enumerated":
-                    out.append(node)
-        return out
+        return [node for node, state, _ in self.visit(level) if state == "enumerated"]
 
 
 def _search_all(tables: MaxOfKTables, limit: float, progress: bool):

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from checker.model import PARAM_NAMES, ModelConfig, check_params
 

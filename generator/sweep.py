@@ -137,7 +137,7 @@ def estimated_proof_length(cfg: ModelConfig, strategy: Strategy) -> int | None:
     from checker.maxofk import table_ops
     from generator.generate import brute_force_length
 
-    V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
+    V, K, m = cfg.d_vocab, cfg.n_ctx, cfg.d_model
     log_k = int(math.log2(K)) + 1
 
     def cubic(direct_path: str) -> int:
@@ -430,7 +430,6 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     threads = max(1, (os.cpu_count() or 1) // executor.workers)
     specs = [ModelSpec(k, v, seed, steps, device_type, torch.__version__) for k, v in configs for seed in seeds]
     to_train, to_prove = deque(), deque()
-    models: dict[str, dict] = {}  # train_key -> {"sha", "path", "params", "float", "train_s", "eval_s"}
     for spec in specs:
         model_id = known[spec.train_key]["model_sha256"] if spec.train_key in known else "train:" + spec.train_key
         todo = [s for s in strategies if not done(run_key(model_id, s))]

@@ -7,7 +7,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from checker.model import ModelConfig  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from checker.certificate import Certificate  # noqa: E402
+from checker.model import ModelConfig, weights_sha256  # noqa: E402
+from checker.verify import check_certificate  # noqa: E402
 
 
 def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0, bias_scale: float = 0.0) -> dict[str, np.ndarray]:
@@ -23,3 +27,13 @@ def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0, bias_scale: f
 @pytest.fixture
 def root() -> str:
     return ROOT
+
+
+def certificate(cfg: ModelConfig, params: dict[str, np.ndarray], schema: str = "brute-force",
+                witness: dict | None = None) -> Certificate:
+    """A version-1 certificate of `schema` claiming exactly what the Python checker proves."""
+    cert = Certificate(1, schema, 1, cfg, weights_sha256(cfg, params), params, dict(witness or {}), Fraction(0), {})
+    verdict = check_certificate(cert)
+    assert verdict.verdict == "accepted", verdict.reason
+    cert.claim = verdict.bound
+    return cert

@@ -13,13 +13,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, random_params
+from conftest import ROOT, certificate, random_params
 from reference import exhaustive_accuracy
 from small_models import adversarial_models
 
-from checker.certificate import Certificate
-from checker.model import ModelConfig, weights_sha256
-from checker.verify import check_certificate
+from checker.model import ModelConfig
 from generator.certwriter import write_certificate
 from generator.export import ExportError, export_file
 from generator.export.common import weight_literals
@@ -33,15 +31,6 @@ TINY = ModelConfig(d_vocab=5, d_model=4, d_head=4, n_ctx=3)
 # the axioms that Coq's real numbers (and Reals' use of functional extensionality) bring; nothing else
 STANDARD_AXIOMS = {"ClassicalDedekindReals.sig_forall_dec", "ClassicalDedekindReals.sig_not_dec",
                    "FunctionalExtensionality.functional_extensionality_dep", "Classical_Prop.classic"}
-
-
-def certificate(cfg, params) -> Certificate:
-    """A brute-force certificate claiming what the Python checker proves."""
-    cert = Certificate(1, "brute-force", 1, cfg, weights_sha256(cfg, params), params, {}, Fraction(0), {})
-    verdict = check_certificate(cert)
-    assert verdict.verdict == "accepted", verdict.reason
-    cert.claim = verdict.bound
-    return cert
 
 
 @pytest.fixture(scope="module")

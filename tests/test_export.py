@@ -4,8 +4,6 @@ the checker, coqc on exported files (valid and tampered), and the Lean file's st
 from __future__ import annotations
 
 import dataclasses
-import glob
-import math
 import os
 import random
 import re
@@ -17,13 +15,11 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from conftest import ROOT, random_params
+from conftest import ROOT, certificate, random_params
 from small_models import adversarial_models
 
-from checker.certificate import Certificate
-from checker.model import ModelConfig, weights_sha256
-from checker.verify import check_certificate
-from generator.export import build_program, export_certificate, ir, render
+from checker.model import ModelConfig
+from generator.export import build_program, export_certificate, ir
 from generator.export.coq import print_coq
 from generator.export.lean import print_lean
 from generator.export.pyeval import namespace_of, run_python
@@ -32,14 +28,6 @@ COQC = shutil.which("coqc")
 LEAN = shutil.which("lean")
 needs_coq = pytest.mark.skipif(COQC is None, reason="coqc not on PATH (Debian package `coq`)")
 TINY = ModelConfig(d_vocab=5, d_model=4, d_head=4, n_ctx=3)
-
-
-def certificate(cfg, params, schema="brute-force", witness=None) -> Certificate:
-    cert = Certificate(1, schema, 1, cfg, weights_sha256(cfg, params), params, dict(witness or {}), Fraction(0), {})
-    verdict = check_certificate(cert)
-    assert verdict.verdict == "accepted", verdict.reason
-    cert.claim = verdict.bound
-    return cert
 
 
 @pytest.fixture(scope="module")

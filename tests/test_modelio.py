@@ -1,7 +1,6 @@
 """Model files as TransformerLens writes them: known buffers dropped, other dtypes converted when exact
 (with a warning) and refused with a reason otherwise; the real transformer-lens package where installed."""
 
-import os
 import subprocess
 import sys
 

@@ -12,7 +12,6 @@ from test_cubic import _covered, _trained
 
 from checker.certificate import Certificate
 from checker.maxofk import build_tables
-from checker.model import weights_sha256
 from checker.schemas.brute_force import ExactEvaluator
 from checker.schemas.subcubic import FACTORS, LowRankScores, certified_count, parse_factors, parse_witness
 from checker.verify import check_certificate

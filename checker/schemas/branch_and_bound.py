@@ -31,7 +31,7 @@ from math import factorial, prod
 import numpy as np
 
 from checker.budget import charge
-from checker.exact import INF, down, dyadic_interval, mul_upper, up
+from checker.exact import down, dyadic_interval, mul_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult

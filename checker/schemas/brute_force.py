@@ -7,7 +7,6 @@ rounding-error threshold decides most inputs; every input it cannot decide goes 
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import flint
