@@ -84,7 +84,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     elif result["method"] == "exhaustive":
         print(f"{args.model}: float accuracy {result['accuracy']:.6f} ({result['correct']}/{result['total']}, "
-              f"all inputs) -- float32 evaluation, not a proof")
+              f"all inputs) -- float64 evaluation, not a proof")
     else:
         lo, hi = result["ci95"]
         print(f"{args.model}: float accuracy ~{result['accuracy']:.6f} (95% CI {lo:.6f}-{hi:.6f}, "

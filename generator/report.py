@@ -128,7 +128,7 @@ def _markdown(rows: list[dict], certs_dir: str, has_grid: bool) -> str:
         f"{len(rows)} files, {counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} "
         "malformed. `bound` is the accuracy lower bound **the checker proved** (exact arithmetic), `claim` the "
         "certificate's own claim; a certificate is accepted when bound >= claim. `model` is the model file whose "
-        "weight hash matches the certificate's. `float acc.` is a float32 evaluation of that model (exhaustive "
+        "weight hash matches the certificate's. `float acc.` is a float64 evaluation of that model (exhaustive "
         "for K=4, sampled otherwise), not a proof.\n",
         "| certificate | model | K | d_vocab | strategy | verdict | bound | claim | float acc. | gen. s | check s "
         "| proof length | complexity | unexplained dim. |",
