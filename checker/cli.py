@@ -38,7 +38,10 @@ class _Progress:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from checker.allocator import keep_freed_memory
     from checker.budget import add_budget_arguments, budget_from_args
+
+    keep_freed_memory()
 
     parser = argparse.ArgumentParser(
         prog="certcheck",

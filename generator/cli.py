@@ -88,11 +88,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         lo, hi = result["ci95"]
         print(f"{args.model}: float accuracy ~{result['accuracy']:.6f} (95% CI {lo:.6f}-{hi:.6f}, "
-              f"{result['samples']} sampled of {result['total']:.3g}) -- float32 estimate, not a proof")
+              f"{result['samples']} sampled of {result['total']:.3g}) -- float64 estimate, not a proof")
     return 0
 
 
-FLOAT_OPS_PER_WORK = 20  # torch float32 operations per unit of checker work (vectorised float vs exact/rigorous)
+FLOAT_OPS_PER_WORK = 20  # torch float64 operations per unit of checker work (vectorised float vs exact/rigorous)
 EXPORT_WORK_FACTOR = 50  # the export re-runs the check in its own interpreted program (generator/export/pyeval)
 
 
@@ -100,17 +100,21 @@ def _eval_batch(cfg, samples: int, budget) -> int:
     """The batch size for `certify eval` that keeps its memory within the budget; raises OverBudget when the
     evaluation's work (all inputs, or the samples) or even a one-sequence batch does not fit."""
     from checker.budget import BASE_MEMORY, OverBudget
-    from generator.evaluate import EXHAUSTIVE_LIMIT
+    from generator.evaluate import EXHAUSTIVE_LIMIT, table_bytes, uses_tables
 
     V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
     n = V ** K if V ** K <= EXHAUSTIVE_LIMIT else samples
-    per_sequence_flops = 2 * K * m * h * 3 + 4 * K * h + 2 * m * V + 4 * V
-    budget.require(n * per_sequence_flops // FLOAT_OPS_PER_WORK, BASE_MEMORY, "this float evaluation")
-    per_sequence_bytes = 4 * (4 * V + 3 * K * (m + h) + 2 * K) + 16 * K  # activations, logits, tokens
-    batch = min(1 << 18, (budget.max_memory - BASE_MEMORY) // (2 * per_sequence_bytes))
+    if uses_tables(cfg, n):  # tables, then one table row per position and input
+        flops, fixed = K * V * (V * (m + h) + m * h) + n * (2 * K + 3) * V, table_bytes(cfg)
+        per_sequence_bytes = 8 * (K + 3) * V + 32 * K
+    else:  # the float64 forward pass
+        flops, fixed = n * (2 * K * m * h * 3 + 4 * K * h + 2 * m * V + 4 * V), 0
+        per_sequence_bytes = 8 * (4 * V + 3 * K * (m + h) + 2 * K) + 16 * K  # activations, logits, tokens
+    budget.require(flops // FLOAT_OPS_PER_WORK, BASE_MEMORY + fixed, "this float evaluation")
+    batch = min(1 << 12, (budget.max_memory - BASE_MEMORY - fixed) // (2 * per_sequence_bytes))
     if batch < 1:
         raise OverBudget(f"over budget: one sequence of this float evaluation needs about {per_sequence_bytes} "
-                         f"bytes beyond the interpreter (raise the limit with --max-memory SIZE)")
+                         f"bytes beyond the interpreter and its tables (raise the limit with --max-memory SIZE)")
     return int(batch)
 
 
@@ -194,6 +198,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from checker.budget import budget_from_args
     from generator.sweep import (LocalExecutor, RayExecutor, parse_configs, parse_seeds, parse_strategies,
                                  run_sweep)
 
@@ -218,7 +223,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         device = "cuda"
     try:
         summary = run_sweep(args.out, configs, seeds, strategies, executor, device=device, steps=args.steps,
-                            retry_failed=args.retry_failed, max_proof_length=args.max_proof_length,
+                            retry_failed=args.retry_failed, budget=budget_from_args(args),
                             progress=not args.quiet, command=" ".join(sys.argv))
     finally:
         executor.close()
@@ -320,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", default="4x64", help="'paper' (the six) or a comma list of KxV, e.g. 4x64,3x8")
     p.add_argument("--seeds", default="paper", help="'paper' (151 seeds), 'paper:N' (the first N) or a comma list")
     p.add_argument("--strategies", help="comma list of NAME[:OPTION=VALUE...], e.g. cubic:direct_path=per-output "
-                                        "(default: every strategy but auto; one whose cost estimate exceeds "
-                                        "--max-proof-length is refused, not started)")
+                                        "(default: every strategy but auto; one whose estimated check exceeds "
+                                        "--max-work or --max-memory is refused, not started)")
     p.add_argument("--out", required=True, help="sweep folder: results.sqlite, models/, certs/")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray (pip install '.[ray]')")
@@ -330,8 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-task", type=float, default=0.25, help="with Ray and CUDA: GPU share per task")
     p.add_argument("--device", help="torch device for training and search (default: cuda when present, else cpu)")
     p.add_argument("--steps", type=int, default=3000, help="training steps, as certify train (default 3000)")
-    p.add_argument("--max-proof-length", type=float, default=1e11,
-                   help="refuse a strategy whose estimated proof length is larger (default 1e11)")
+    add_budget_arguments(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed items again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
@@ -343,8 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from checker.allocator import keep_freed_memory
     from checker.budget import OverBudget
     from generator.modelio import ModelFileError
+
+    keep_freed_memory()
 
     args = build_parser().parse_args(argv)
     missing = _missing_modules(NEEDS.get(args.command, ()))

@@ -10,7 +10,9 @@ token q at the last position and token t at position i,
 so that logits(t) = direct[q] + sum_i softmax(score[., q, t.])_i ov[i, t_i], DESIGN.md's formula regrouped. The
 exhaustive mode multiplies through by the softmax denominator, which does not change the argmax:
 Z logits(t) = sum_i e_i[t_i] (ov[i, t_i] + direct[q]) with e_i[t] = exp(score[i, q, t] - c_q), a sum of one table row
-per position, built for all inputs sharing a query by broadcasting (one addition per input and output)."""
+per position, built for all inputs sharing a query by broadcasting (one addition per input and output).
+When the tables (K d_vocab^2 entries) would outnumber the inputs evaluated, the float64 forward pass
+(generator/model.py) evaluates the inputs instead."""
 
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ import numpy as np
 import torch
 
 from checker.model import ModelConfig
-from generator.model import pick_device
+from generator.model import AttnOnlyTransformer, pick_device
 
 EXHAUSTIVE_LIMIT = 1 << 25  # at most this many inputs: every one is evaluated
 DEFAULT_SAMPLES = 1_000_000  # above it: this many uniform random inputs
 DEFAULT_THREADS = 1  # fastest measured on a loaded 2-core machine (benchmarks/bench_eval_threads.py)
+KIND = "float64 evaluation (not a proof)"
 _BLOCK = 1 << 18  # table entries built at once (2 MiB of float64: cache-sized, measured fastest)
 
 
@@ -36,6 +39,16 @@ def all_sequences(d_vocab: int, n_ctx: int, start: int, stop: int) -> torch.Tens
         cols.append(idx % d_vocab)
         idx = idx // d_vocab
     return torch.stack(cols[::-1], dim=1)
+
+
+def uses_tables(cfg: ModelConfig, inputs: int) -> bool:
+    """Whether evaluating `inputs` inputs goes through the tables (no more table entries than inputs)."""
+    return cfg.n_ctx * cfg.d_vocab ** 2 <= inputs
+
+
+def table_bytes(cfg: ModelConfig) -> int:
+    """Peak memory of the tables and one block of the exhaustive mode (float64)."""
+    return 8 * (3 * cfg.n_ctx * cfg.d_vocab ** 2 + cfg.d_vocab ** max(cfg.n_ctx - 1, 1) + 2 * _BLOCK)
 
 
 def model_tables(cfg: ModelConfig, params: dict[str, np.ndarray], dev: torch.device
@@ -108,8 +121,9 @@ def _sampled_correct(cfg: ModelConfig, score: torch.Tensor, ov: torch.Tensor, di
 def float_accuracy(cfg: ModelConfig, params: dict[str, np.ndarray], device: str | None = None,
                    samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 1 << 12, progress: bool = True,
                    threads: int = DEFAULT_THREADS) -> dict:
-    """Float accuracy (float64 tables): exact count over all inputs when d_vocab^K <= 2^25, else a sampled
-    estimate from `samples` uniform inputs with its 95% Wilson interval. `threads` is torch's CPU thread count."""
+    """Float64 accuracy: exact count over all inputs when d_vocab^K <= 2^25, else a sampled estimate from
+    `samples` uniform inputs with its 95% Wilson interval. `batch`: inputs per forward pass or per sampled
+    block. `threads` is torch's CPU thread count."""
     from tqdm import tqdm
 
     old_threads = torch.get_num_threads()
@@ -117,24 +131,40 @@ def float_accuracy(cfg: ModelConfig, params: dict[str, np.ndarray], device: str 
     try:
         with torch.no_grad():
             dev = pick_device(device)
-            score, ov, direct = model_tables(cfg, params, dev)
             total = cfg.d_vocab ** cfg.n_ctx
-            if total <= EXHAUSTIVE_LIMIT:
-                correct = _exhaustive_correct(cfg, score, ov, direct, progress)
-                return {"kind": "float64 evaluation (not a proof)", "method": "exhaustive", "correct": correct,
-                        "total": total, "accuracy": correct / total}
+            exhaustive = total <= EXHAUSTIVE_LIMIT
+            if uses_tables(cfg, total if exhaustive else samples):
+                score, ov, direct = model_tables(cfg, params, dev)
+                if exhaustive:
+                    correct = _exhaustive_correct(cfg, score, ov, direct, progress)
+                    return {"kind": KIND, "method": "exhaustive", "correct": correct, "total": total,
+                            "accuracy": correct / total}
+
+                def count(tokens: torch.Tensor) -> int:
+                    return _sampled_correct(cfg, score, ov, direct, tokens)
+            else:
+                model = AttnOnlyTransformer.from_numpy(cfg, params).double().to(dev)
+
+                def count(tokens: torch.Tensor) -> int:
+                    return int(_strictly_right(model(tokens), tokens.max(dim=1).values).sum())
+                if exhaustive:
+                    correct = sum(count(all_sequences(cfg.d_vocab, cfg.n_ctx, start, min(total, start + batch)).to(dev))
+                                  for start in tqdm(range(0, total, batch), desc="eval (float, exhaustive)",
+                                                    disable=not progress, leave=False))
+                    return {"kind": KIND, "method": "exhaustive", "correct": correct, "total": total,
+                            "accuracy": correct / total}
             gen = torch.Generator(device="cpu").manual_seed(seed)
             correct = done = 0
             for start in tqdm(range(0, samples, batch), desc="eval (float, sampled)", disable=not progress,
                               leave=False):
                 n = min(batch, samples - start)
                 tokens = torch.randint(0, cfg.d_vocab, (n, cfg.n_ctx), generator=gen).to(dev)
-                correct += _sampled_correct(cfg, score, ov, direct, tokens)
+                correct += count(tokens)
                 done += n
     finally:
         torch.set_num_threads(old_threads)
     low, high = wilson_interval(correct, done)
-    return {"kind": "float64 evaluation (not a proof)", "method": "sampled", "correct": correct, "samples": done,
+    return {"kind": KIND, "method": "sampled", "correct": correct, "samples": done,
             "total": total, "accuracy": correct / done, "ci95": [low, high]}
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sqlite3
 import sys
@@ -21,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from checker import __version__ as CHECKER_VERSION
+from checker.budget import Budget, OverBudget
 from checker.model import ModelConfig, weights_sha256
 from generator import __version__
 
@@ -37,7 +37,6 @@ PAPER_SEEDS = (
     29110, 29195, 29565, 29725, 29726, 30371, 30463, 30684, 30899, 31308, 32103, 32374, 32382)
 PAPER_CONFIGS = ((4, 64), (5, 64), (10, 64), (10, 128), (20, 64), (20, 512))  # (K, d_vocab)
 D_MODEL = D_HEAD = 32  # `certify train`'s defaults and the paper's sizes
-DEFAULT_MAX_PROOF_LENGTH = 1e11  # about 10 minutes of checking at the measured 1.5e8 operations a second
 FLOAT_SAMPLES = 1_000_000  # `certify eval`'s default, when exhaustive evaluation is too large
 
 
@@ -129,42 +128,13 @@ def _probe(strategy: Strategy) -> None:
         raise ValueError(f"strategy {strategy.label}: {exc}") from None
 
 
-def estimated_proof_length(cfg: ModelConfig, strategy: Strategy) -> int | None:
-    """The checker's operation count estimated from the config alone, before any work: exact for brute force, the
-    cubic schema's own count (checker/schemas/cubic.py) with every case reached, and for subcubic its counting
-    formula with every (q, m, c) group claimed (measured counts are 0.6-2.6 times this). None for a strategy
-    without a formula here (it is never refused)."""
-    from checker.maxofk import table_ops
-    from generator.generate import brute_force_length
+def estimated_cost(cfg: ModelConfig, strategy: Strategy) -> tuple[int, int] | None:
+    """(work, memory) of checking what the strategy builds, estimated from the config by the checker's own cost
+    formulas (checker/budget.py, as `certify generate` does), before any work; None for a strategy whose cost
+    is only known after its search (branch-and-bound, auto: their budget is enforced inside the search)."""
+    from generator.generate import estimate_strategy
 
-    V, K, m = cfg.d_vocab, cfg.n_ctx, cfg.d_model
-    log_k = int(math.log2(K)) + 1
-
-    def cubic(direct_path: str) -> int:
-        n_out = V - 1 if direct_path == "per-output" else 1
-        ops = table_ops(cfg) + 2 * V * (V + K)
-        for mx in range(V):
-            q = mx + 1
-            ops += (2 * (q + mx + 1) * (V - 1) + q * (mx + 1) if direct_path == "separate"
-                    else 2 * q * (mx + 2) * (V - 1))
-            ops += q * K * n_out + (q * mx * (K - 1) * n_out * (6 + log_k) if K > 1 else 0)
-        return ops
-
-    subcubic = table_ops(cfg) + 2 * V * V * (m + K + V) + V * V * K * K * log_k
-    options = dict(strategy.options)
-    if strategy.name == "brute-force":
-        return table_ops(cfg) + brute_force_length(cfg)
-    if strategy.name == "cubic":
-        path = options.get("direct_path", "joint")
-        return cubic(path) if path in ("separate", "joint", "per-output") else None
-    if strategy.name == "subcubic":
-        return subcubic
-    if strategy.name == "auto":  # the search builds all 28 subcubic and 3 cubic variants, and brute force if it fits
-        budget = float(options.get("budget", "inf"))
-        brute = table_ops(cfg) + brute_force_length(cfg)
-        fits = V ** K <= 1 << 25 and brute_force_length(cfg) <= budget
-        return sum(cubic(p) for p in ("separate", "joint", "per-output")) + 28 * subcubic + (brute if fits else 0)
-    return None
+    return estimate_strategy(cfg, strategy.name, dict(strategy.options))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,9 +144,12 @@ def train_task(spec: dict) -> dict:
     """Train (the same function as `certify train`) and evaluate in float (the same as `certify eval`)."""
     import torch
 
+    from checker.allocator import keep_freed_memory
+
     from generator.evaluate import float_accuracy
     from generator.train import TrainConfig, train
 
+    keep_freed_memory()  # a worker process: the CLI's tuning does not reach it
     cfg = ModelConfig(**spec["config"])
     try:
         start, cpu = time.perf_counter(), time.process_time()
@@ -201,16 +174,19 @@ def prove_task(spec: dict, params: dict[str, np.ndarray]) -> dict:
     exactly the weights, witness and claim that the checker accepted."""
     import torch
 
+    from checker.allocator import keep_freed_memory
     from checker.certificate import MalformedCertificate, parse_certificate
     from generator.certwriter import format_certificate
     from generator.generate import build_certificate
 
+    keep_freed_memory()
     torch.set_num_threads(spec["threads"])
     cfg = ModelConfig(**spec["config"])
     try:
         start, cpu = time.perf_counter(), time.process_time()
+        # over the budget after its search (a cost known only from the witness): recorded as failed, with why
         cert, info = build_certificate(cfg, params, spec["strategy"], dict(spec["options"]), device=spec["device"],
-                                       progress=False)
+                                       progress=False, budget=Budget(*spec["budget"]))
         verdict = info["verdict"]
         built = time.perf_counter()
         text = format_certificate(cert)
@@ -301,7 +277,8 @@ RUN_COLUMNS = (
     "key TEXT PRIMARY KEY", "config TEXT", "k INTEGER", "d_vocab INTEGER", "d_model INTEGER", "d_head INTEGER",
     "seed INTEGER", "steps INTEGER", "device_type TEXT", "model_path TEXT", "model_sha256 TEXT", "strategy TEXT",
     "verdict TEXT", "bound_num TEXT", "bound_den TEXT", "bound REAL", "float_accuracy REAL", "float_method TEXT",
-    "float_ci_low REAL", "float_ci_high REAL", "proof_length INTEGER", "estimated_proof_length INTEGER",
+    "float_ci_low REAL", "float_ci_high REAL", "proof_length INTEGER", "estimated_work INTEGER",
+    "estimated_memory INTEGER",
     "complexity_class TEXT", "unexplained_dimension INTEGER", "train_s REAL", "eval_s REAL", "generate_s REAL",
     "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT", "package_version TEXT", "checker_version TEXT",
     "torch_version TEXT", "error TEXT", "finished_at TEXT")
@@ -406,7 +383,7 @@ class Summary:
 
 def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy],
               executor, device: str | None = None, steps: int = 3000, retry_failed: bool = False,
-              max_proof_length: float = DEFAULT_MAX_PROOF_LENGTH, progress: bool = True,
+              budget: Budget | None = None, progress: bool = True,
               command: str = "") -> Summary:
     """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite."""
     import torch
@@ -415,6 +392,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     from generator.model import pick_device
 
     start = time.perf_counter()
+    budget = budget or Budget()
     device_type = pick_device(device).type
     os.makedirs(os.path.join(out_dir, "models"), exist_ok=True)
     os.makedirs(os.path.join(out_dir, "certs"), exist_ok=True)
@@ -427,7 +405,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     def done(key: str) -> bool:
         return key in finished and finished[key] != "refused" and (finished[key] != "failed" or not retry_failed)
 
-    threads = max(1, (os.cpu_count() or 1) // executor.workers)
+    threads = 1  # torch threads per task: more only add spinning on these small tensors (measured 6x the CPU time)
     specs = [ModelSpec(k, v, seed, steps, device_type, torch.__version__) for k, v in configs for seed in seeds]
     to_train, to_prove = deque(), deque()
     for spec in specs:
@@ -446,6 +424,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
         fa = (model or {}).get("float") or {}
         ci = fa.get("ci95") or [None, None]
         model_id = model["sha"] if model else "train:" + spec.train_key
+        cost = estimated_cost(spec.config, strategy)
         row = {"key": run_key(model_id, strategy), "config": f"{spec.k}x{spec.d_vocab}", "k": spec.k,
                "d_vocab": spec.d_vocab, "d_model": D_MODEL, "d_head": D_HEAD, "seed": spec.seed, "steps": spec.steps,
                "device_type": spec.device_type, "model_path": model["path"] if model else None,
@@ -453,24 +432,26 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
                "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
                "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
-               "estimated_proof_length": _as_sqlite_number(estimated_proof_length(spec.config, strategy)),
+               "estimated_work": _as_sqlite_number(cost[0]) if cost else None,
+               "estimated_memory": _as_sqlite_number(cost[1]) if cost else None,
                "package_version": __version__, "checker_version": CHECKER_VERSION,
                "torch_version": spec.torch_version, "finished_at": _now(), **fields}
         _upsert(conn, "runs", row)
         finished[row["key"]] = row["verdict"]
         summary.failed += row["verdict"] == "failed"
+        summary.refused += row["verdict"] == "refused"
         summary.ran += row["verdict"] in ("accepted", "rejected", "failed")
         bar.update(1)
 
     def model_ready(spec: ModelSpec, model: dict, todo: list[Strategy]) -> None:
         """The model exists: refuse what cannot finish, queue the rest."""
         for strategy in todo:
-            estimate = estimated_proof_length(spec.config, strategy)
-            if estimate is not None and estimate > max_proof_length:
-                summary.refused += 1
-                record(spec, strategy, model, {"verdict": "refused", "error": (
-                    f"refused before starting: estimated proof length {estimate:.3g} exceeds the budget "
-                    f"{max_proof_length:.3g} (--max-proof-length)")})
+            cost = estimated_cost(spec.config, strategy)
+            try:
+                if cost is not None:
+                    budget.require(*cost, f"the {strategy.label} check")
+            except OverBudget as exc:
+                record(spec, strategy, model, {"verdict": "refused", "error": f"refused before starting: {exc}"})
             else:
                 to_prove.append((spec, strategy, model))
 
@@ -523,7 +504,8 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                 if to_prove:  # finish started models first: rows land early, and fewer models wait in memory
                     spec, strategy, model = to_prove.popleft()
                     task = {"config": asdict(spec.config), "strategy": strategy.name,
-                            "options": list(strategy.options), "device": device, "threads": threads}
+                            "options": list(strategy.options), "device": device, "threads": threads,
+                            "budget": [budget.max_work, budget.max_memory]}
                     handle = executor.submit(prove_task, task, model["params"], gpu=gpu)
                     inflight[handle] = ("prove", spec, strategy, model)
                 else:

@@ -79,7 +79,7 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
                 "complexity_class": ok[0]["complexity_class"] if ok else None,
                 "generate_s": _mean_sd([r["generate_s"] for r in ok]), "check_s": _mean_sd([r["check_s"] for r in ok]),
                 "cpu_s": _mean_sd([r["prove_cpu_s"] for r in ok if r["prove_cpu_s"] is not None]),
-                "estimate": next((r["estimated_proof_length"] for r in runs if r["verdict"] == "refused"), None),
+                "estimate": next((r["estimated_work"] for r in runs if r["verdict"] == "refused"), None),
                 "errors": sorted({r["error"] for r in runs if r["verdict"] in ("failed", "rejected") and r["error"]}),
             }
         model_rows = list(models.values())
@@ -124,7 +124,7 @@ def build_sweep_report(out_dir: str) -> str:
     lines = ["# The zoo: sweep results", "",
              f"Made by `certify sweep-report` from `results.sqlite` ({len(rows)} rows). Every bound is a certificate's "
              "exact claim, accepted by the checker. *True accuracy* is the brute-force certificate's bound where "
-             "brute force ran (exact; inputs the checker could not decide count as wrong), otherwise the float32 "
+             "brute force ran (exact; inputs the checker could not decide count as wrong), otherwise the float64 "
              "evaluation (sampled, 95% interval in the store). Normalized bound = bound / true accuracy, mean ± sd "
              "over seeds.", "",
              "## Against the paper", "",
@@ -159,7 +159,7 @@ def build_sweep_report(out_dir: str) -> str:
                          f"| {st['failed'] + st['rejected']} | {_fmt(st['normalized'])} | {_fmt(st['bound'])} "
                          f"| {length} | {_fmt(st['generate_s'], 2)} | {_fmt(st['check_s'], 2)} | {_fmt(st['cpu_s'], 2)} |")
         notes = [f"- {name}: {err}" for name, st in s["strategies"].items() for err in st["errors"][:3]]
-        refused = [f"- {name}: refused before starting, estimated proof length {st['estimate']:.3g}"
+        refused = [f"- {name}: refused before starting, estimated check work {st['estimate']:.3g} operations"
                    for name, st in s["strategies"].items() if st["refused"]]
         if notes or refused:
             lines += ["", *refused, *notes]

@@ -9,9 +9,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fractions import Fraction  # noqa: E402
 
+from checker.allocator import keep_freed_memory  # noqa: E402
 from checker.certificate import Certificate  # noqa: E402
 from checker.model import ModelConfig, weights_sha256  # noqa: E402
 from checker.verify import check_certificate  # noqa: E402
+
+keep_freed_memory()  # as certcheck and certify do (checker/allocator.py)
 
 
 def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0, bias_scale: float = 0.0) -> dict[str, np.ndarray]:

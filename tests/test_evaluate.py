@@ -45,14 +45,16 @@ def test_ties_count_as_wrong():
     assert evaluate.float_accuracy(cfg, params, progress=False)["correct"] == 0
 
 
-def test_sampled_count_equals_the_forward_pass_on_the_same_samples(monkeypatch):
+@pytest.mark.parametrize("samples,batch", [(3000, 1000), (120, 40)])  # through the tables; the forward pass
+def test_sampled_count_equals_the_forward_pass_on_the_same_samples(monkeypatch, samples, batch):
     cfg = ModelConfig(d_vocab=6, d_model=6, d_head=5, n_ctx=5)
+    assert evaluate.uses_tables(cfg, samples) == (samples == 3000)
     params = random_params(cfg, seed=8, scale=0.9, bias_scale=0.5)
     monkeypatch.setattr(evaluate, "EXHAUSTIVE_LIMIT", 0)
-    result = evaluate.float_accuracy(cfg, params, progress=False, samples=3000, seed=5, batch=1000)
+    result = evaluate.float_accuracy(cfg, params, progress=False, samples=samples, seed=5, batch=batch)
     gen = torch.Generator(device="cpu").manual_seed(5)
-    tokens = np.concatenate([torch.randint(0, 6, (1000, 5), generator=gen).numpy() for _ in range(3)])
-    assert result["method"] == "sampled" and result["samples"] == 3000
+    tokens = np.concatenate([torch.randint(0, 6, (batch, 5), generator=gen).numpy() for _ in range(samples // batch)])
+    assert result["method"] == "sampled" and result["samples"] == samples
     assert result["correct"] == _forward_correct(params, tokens)
     low, high = result["ci95"]
     assert low <= result["accuracy"] <= high

@@ -16,7 +16,7 @@ STEPS = "60"
 STRATEGIES = "brute-force,cubic,subcubic,auto:budget=60000"  # the last fits the option probe's tiny model only
 SAME = ("config", "k", "d_vocab", "seed", "steps", "device_type", "model_sha256", "strategy", "verdict", "bound_num",
         "bound_den", "float_accuracy", "float_method", "proof_length", "complexity_class", "unexplained_dimension",
-        "estimated_proof_length", "error")
+        "estimated_work", "estimated_memory", "error")
 
 
 def sweep(root, out, *extra, check=True, **kwargs):
@@ -67,8 +67,8 @@ def test_local_sweep_rows_certificates_and_failures(local_sweep):
         assert verdict.verdict == "accepted" and verdict.bound.numerator == int(r["bound_num"])
         assert verdict.bound.denominator == int(r["bound_den"]) and verdict.model_sha256 == r["model_sha256"]
         assert verdict.result.proof_length == r["proof_length"]
-        if r["strategy"] in ("brute-force", "cubic"):  # the estimate made before any work is the checker's count
-            assert r["estimated_proof_length"] == r["proof_length"]
+        if r["strategy"] in ("brute-force", "cubic"):  # the checker's estimate, made before any work, bounds it
+            assert r["estimated_work"] >= r["proof_length"] and r["estimated_memory"] > 0
         if r["strategy"] == "brute-force":  # 3x8 is exhaustive in float too; both count all 512 inputs
             assert r["float_method"] == "exhaustive"
 
@@ -188,5 +188,5 @@ def test_refused_strategy_is_recorded_with_its_estimate_never_started(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (row,) = rows(tmp_path).values()
     assert row["verdict"] == "refused" and row["cert_path"] is None and row["model_sha256"]
-    assert row["estimated_proof_length"] > 8 ** 20 and "exceeds the budget" in row["error"]
+    assert row["estimated_work"] > 8 ** 20 and "over budget" in row["error"] and "--max-work" in row["error"]
     assert os.listdir(tmp_path / "certs") == []
