@@ -49,9 +49,8 @@ def _train(cfg: ModelConfig, tcfg: TrainConfig, dev: torch.device, progress: boo
     torch.manual_seed(tcfg.seed)
     model = AttnOnlyTransformer(cfg).to(dev)
     data_gen = torch.Generator(device="cpu").manual_seed(tcfg.seed + 1)
-    # foreach: one multi-tensor update instead of a loop over tensors; the same bits, 1.8x faster on the CPU
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                            lr=tcfg.lr, weight_decay=tcfg.weight_decay, foreach=True)
+                            lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     start = time.perf_counter()
     bar = tqdm(range(tcfg.steps), desc=f"train K={cfg.n_ctx} V={cfg.d_vocab} seed={tcfg.seed}",
                disable=not progress, leave=False)
