@@ -86,6 +86,29 @@ def test_check_certificate_refuses_a_config_that_disagrees_with_the_weights():
     assert verdict.verdict == "malformed" and "shape" in verdict.reason
 
 
+# --- the grammar: what a reader takes for a comment is a comment -----------------------------------------------
+
+def test_a_comment_longer_than_its_limit_is_an_error_not_a_comment_followed_by_tokens(tmp_path):
+    """COMMENT was /#[^\\n]{0,2000}/ without the lookahead the other terminals have: after 2000 characters the rest
+    of the line was read as tokens, so `hidden [1 #aaa...a 2]` parsed as the vector [1, 2] although a reader sees
+    its second value inside a comment (lark, reading the same grammar file, agreed)."""
+    from lark import Lark
+
+    from checker.certificate import MalformedCertificate, parse_certificate
+
+    path = tmp_path / "c.cert"
+    _write_tiny_certificate(path)
+    text = path.read_text(encoding="utf-8").replace("witness {", "witness {\n  hidden [1 #" + "a" * 2000 + " 2]", 1)
+    with pytest.raises(MalformedCertificate, match="syntax error"):
+        parse_certificate(text)
+    with open(os.path.join(ROOT, "checker", "certificate.lark"), encoding="utf-8") as f:
+        grammar = Lark(f.read(), parser="lalr")
+    with pytest.raises(Exception):
+        grammar.parse(text)
+    short = text.replace("#" + "a" * 2000 + " 2]", "#" + "a" * 2000 + "\n 2]", 1)  # within the limit: a comment
+    assert parse_certificate(short).witness["hidden"] == [1, 2]
+
+
 # --- docs/certificate-format.md against the code ----------------------------------------------------------------
 
 def _doc() -> str:
