@@ -81,6 +81,8 @@ def parse_size(text: str) -> int:
     if not match:
         raise ValueError(f"not a size: {text!r} (e.g. 4G, 512M, 1000000)")
     value = float(match.group(1)) * (1 << (10 * " kmgt".index(match.group(2).lower() or " ")))
+    if value == float("inf"):  # a decimal beyond the float range
+        raise ValueError(f"not a size: {text!r} (too large)")
     return int(value)
 
 

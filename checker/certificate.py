@@ -98,7 +98,12 @@ def _terminals() -> dict[str, re.Pattern]:
     return {name: re.compile(pattern) for name, pattern in found.items()}
 
 
-_SKIP = re.compile(r"(?:[ \t\f\r\n]+|#[^\n]{0,2000})*")  # %ignore WS (common.WS) and COMMENT
+@lru_cache(maxsize=1)
+def _skip() -> re.Pattern:
+    """What %ignore skips: common.WS and the grammar's COMMENT."""
+    return re.compile(r"(?:[ \t\f\r\n]+|" + _terminals()["COMMENT"].pattern + ")*")
+
+
 _SPACE = re.compile(r"[ \t\f\r\n]")
 _OTHER_SPACE = re.compile(r"[^\S \t\f\r\n]")  # whitespace that common.WS does not include
 # The canonical text of a float32 value (what hexfloat32 writes), for the fast path; its value must also be
@@ -116,6 +121,7 @@ class _Parser:
         self.pos = 0
         self.budget = budget
         self.t = _terminals()
+        self.ignored = _skip()
         self.scalars_left = MAX_WITNESS_SCALARS
 
     # --- lexing -----------------------------------------------------------------------------------------------
@@ -133,7 +139,7 @@ class _Parser:
 
     def skip(self) -> int:
         """Past whitespace and comments; returns the new position."""
-        self.pos = _SKIP.match(self.text, self.pos).end()
+        self.pos = self.ignored.match(self.text, self.pos).end()
         return self.pos
 
     def peek_literal(self, literal: str) -> bool:

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from checker.budget import add_budget_arguments, budget_from_args
 
     keep_freed_memory()
+    for stream in (sys.stdout, sys.stderr):  # a file name or reason the terminal cannot encode is escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
     parser = argparse.ArgumentParser(
         prog="certcheck",

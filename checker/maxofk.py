@@ -82,4 +82,4 @@ def table_ops(cfg: ModelConfig, with_eqke: bool = True) -> int:
     leaves out the d_vocab^2 d_head products of EQKE (for schemas that never form it)."""
     V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
     eqke = V * V * h if with_eqke else 0
-    return 2 * ((V + K) * m * h * 3 + eqke + V * K * h + (V + K) * h * m + m * m * V + (2 * V + K) * m * V)
+    return 2 * ((V + K) * m * h * 3 + eqke + V * K * h + (V + K) * h * m + h * m * V + V * m * V + (V + K) * h * V)

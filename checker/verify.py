@@ -12,7 +12,7 @@ from checker.budget import UNLIMITED, Budget, OverBudget, metered, schema_estima
 from checker.certificate import Certificate, MalformedCertificate, bounded, read_certificate
 from checker.exact import float_environment_ok
 from checker.maxofk import build_tables
-from checker.model import weights_sha256
+from checker.model import check_params, weights_sha256
 from checker.schemas import Rejected, SchemaResult, schema_registry
 
 
@@ -63,6 +63,11 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     if check is None:
         verdict.reason = f"unknown proof schema {schema}"
         verdict.verdict = "malformed"
+        return verdict
+    try:  # the parser checks this for a file; a Certificate built in code may not agree with its weights
+        check_params(cert.config, cert.params)
+    except ValueError as exc:
+        verdict.reason, verdict.verdict = bounded(f"model: {exc}"), "malformed"
         return verdict
     work = 0
     if budget is not None:
