@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_THRESHOLD = 32 << 20  # the largest glibc accepts: blocks below it come from the heap
+MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its adaptive threshold: blocks below it come from the heap
 TRIM_THRESHOLD = 1 << 30  # free heap kept before returning any to the system
 
 

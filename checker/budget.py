@@ -22,6 +22,7 @@ DEFAULT_MAX_MEMORY = 4 << 30
 # Memory model shared by the estimates (bytes): an exact table entry (fmpz plus its Python int copy, up to a
 # few hundred bits) and a float64 array entry. (The parser bounds the witness to 2^24 scalars.)
 EXACT_ENTRY_BYTES = 256
+WITNESS_SCALAR_BYTES = 160  # one parsed witness value: measured 72 bytes an int, 131 a Fraction, with its list slot
 FLOAT_ENTRY_BYTES = 8
 BASE_MEMORY = 256 << 20  # the interpreter, numpy and flint themselves
 # Work of one interpreted step (a Python-level loop iteration or numpy call) and of one arb operation, in the

@@ -122,7 +122,9 @@ class _Parser:
         self.budget = budget
         self.t = _terminals()
         self.ignored = _skip()
-        self.scalars_left = MAX_WITNESS_SCALARS
+        # set again from the model's shapes (and the budget) once the model block is read
+        self.scalar_limit = self.scalars_left = self.scalars_in_memory = MAX_WITNESS_SCALARS
+        self.memory_left = 0
 
     # --- lexing -----------------------------------------------------------------------------------------------
     def _where(self, pos: int | None = None) -> str:
@@ -192,6 +194,13 @@ class _Parser:
         if self.scalars_left < 0:
             raise MalformedCertificate(f"witness holds more than {self.scalar_limit} scalars, the limit for this "
                                        f"model's shapes")
+        if self.scalar_limit - self.scalars_left > self.scalars_in_memory:
+            from checker.budget import OverBudget, WITNESS_SCALAR_BYTES, format_size
+
+            raise OverBudget(f"over budget: the witness's values need more than {format_size(self.memory_left)} "
+                             f"of memory (about {WITNESS_SCALAR_BYTES} bytes each) beside this model's exact tables, "
+                             f"more than the limit of {format_size(self.budget.max_memory)} (raise it with "
+                             f"--max-memory SIZE)")
 
     def scalar(self):
         pos = self.skip()
@@ -303,11 +312,14 @@ class _Parser:
             kind, text = self.expect("INT", "STRING")
             fields_out[field_name] = int(text) if kind == "INT" else text[1:-1]
         config = _config(fields_out)
+        self.scalar_limit = self.scalars_left = self.scalars_in_memory = witness_scalar_limit(config)
         if self.budget is not None:
-            from checker.budget import table_estimate
+            from checker.budget import WITNESS_SCALAR_BYTES, table_estimate
 
-            self.budget.require(*table_estimate(config), "building this model's exact tables")
-        self.scalar_limit = self.scalars_left = witness_scalar_limit(config)
+            work, memory = table_estimate(config)
+            self.budget.require(work, memory, "building this model's exact tables")
+            self.memory_left = self.budget.max_memory - memory  # what the witness's values may take
+            self.scalars_in_memory = self.memory_left // WITNESS_SCALAR_BYTES
         expected = config.shapes()
         while self.peek_literal("tensor"):
             self.pos += len("tensor")

@@ -201,8 +201,6 @@ def test_branch_and_bound_estimate_is_cheap_on_a_long_context():
         schema_estimate("branch-and-bound", 1, cfg, {"nodes": rows})
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="review finding: the witness's parsed values (about 70 bytes an integer, 130 a "
-                   "fraction, up to 2^24 of them: 2 GiB) are not counted against --max-memory; no estimate covers them")
 def test_the_witness_memory_counts_against_the_memory_budget():
     """A budget that admits only the exact tables plus 8 MiB must not let the parser build 2^20 witness integers
     (about 70 MiB of Python objects from a 5 MiB file) before any estimate is compared with it."""
