@@ -40,3 +40,15 @@ def certificate(cfg: ModelConfig, params: dict[str, np.ndarray], schema: str = "
     assert verdict.verdict == "accepted", verdict.reason
     cert.claim = verdict.bound
     return cert
+
+
+def certcheck_main(capsys, *args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `certcheck ARGS` run in this process (argparse errors included)."""
+    from checker.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import ROOT, random_params
+from conftest import ROOT, certcheck_main, random_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import exhaustive_accuracy
@@ -73,26 +73,15 @@ def test_text_output_is_one_line_per_file(corpus):
                for line in lines)
 
 
-def _main(capsys, *args):
-    from checker.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_budget_flags_refuse_and_raise(capsys):
     cert = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert")
-    code, out, _ = _main(capsys, "--max-work", "1e5", cert)
+    code, out, _ = certcheck_main(capsys, "--max-work", "1e5", cert)
     assert code == 2 and out.startswith("REFUSED") and "--max-work" in out
-    code, out, _ = _main(capsys, "--max-memory", "64M", cert)
+    code, out, _ = certcheck_main(capsys, "--max-memory", "64M", cert)
     assert code == 2 and "--max-memory" in out and "MiB" in out
-    code, out, _ = _main(capsys, "--max-work", "1e12", "--max-memory", "8G", cert)
+    code, out, _ = certcheck_main(capsys, "--max-work", "1e12", "--max-memory", "8G", cert)
     assert code == 0 and out.startswith("ACCEPTED")
-    code, out, err = _main(capsys, "--max-memory", "lots", cert)
+    code, out, err = certcheck_main(capsys, "--max-memory", "lots", cert)
     assert code == 2 and "Traceback" not in err
 
 
@@ -156,13 +145,13 @@ def test_exact_path_work_is_charged_before_it_is_done():
 
 def test_model_option_checks_the_weight_hash(tmp_path, capsys):
     cert = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert")
-    code, out, err = _main(capsys, "--model", os.path.join(ROOT, "models", "max4-v64-s123.safetensors"), cert)
+    code, out, err = certcheck_main(capsys, "--model", os.path.join(ROOT, "models", "max4-v64-s123.safetensors"), cert)
     assert code == 0, out + err
-    code, out, _ = _main(capsys, "--model", os.path.join(ROOT, "models", "max4-v64-s50.safetensors"), cert)
+    code, out, _ = certcheck_main(capsys, "--model", os.path.join(ROOT, "models", "max4-v64-s50.safetensors"), cert)
     assert code == 1 and "not the given model" in out
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\xff" * 100)
-    code, out, err = _main(capsys, "--model", str(bad), cert)
+    code, out, err = certcheck_main(capsys, "--model", str(bad), cert)
     assert code == 2 and "safetensors" in err
 
 
@@ -358,13 +347,13 @@ def test_default_strategy_is_auto_and_names_its_variant(tmp_path):
 
 def test_progress_on_a_terminal_only_and_quiet_silences_it(capsys, monkeypatch):
     cert = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert")
-    code, out, err = _main(capsys, cert)
+    code, out, err = certcheck_main(capsys, cert)
     assert code == 0 and err == ""  # not a terminal: quiet
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    code, out, err = _main(capsys, cert)
+    code, out, err = certcheck_main(capsys, cert)
     assert code == 0 and "certcheck " in err and "/64" in err and out.startswith("ACCEPTED")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    code, out, err = _main(capsys, "-q", cert)
+    code, out, err = certcheck_main(capsys, "-q", cert)
     assert code == 0 and err == ""
 
 

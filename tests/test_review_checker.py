@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 
 import pytest
-from conftest import ROOT, random_params
+from conftest import ROOT, certcheck_main, random_params
 from reference import exhaustive_accuracy
 
 from checker.certificate import Certificate
@@ -20,23 +20,12 @@ from checker.model import ModelConfig, weights_sha256
 from checker.verify import check_certificate
 
 
-def _main(capsys, *args):
-    from checker.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 # --- command line: bad arguments and unprintable names end with a message, never a traceback -------------------
 
 def test_a_memory_budget_beyond_the_float_range_is_a_usage_error(capsys):
     """`--max-memory 99...9` (400 digits) overflowed int(float('inf')) inside argparse: a traceback."""
     cert = os.path.join(ROOT, "certificates", "max4-v64-s123.cubic-separate.cert")
-    code, out, err = _main(capsys, "--max-memory", "9" * 400, cert)
+    code, out, err = certcheck_main(capsys, "--max-memory", "9" * 400, cert)
     assert code == 2 and "Traceback" not in err and "argument --max-memory" in err
 
 
