@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sweep.py --configs 4x64 --seeds paper:4 --workers 2       # runs a sweep, then prints
     python benchmarks/bench_sweep.py --store docs/sweep/results.sqlite               # figures of an existing store
+    python benchmarks/bench_sweep.py --store docs/sweep/results.sqlite --since 2026-12-02T01:19   # its newer rows
     python benchmarks/bench_sweep.py --configs 4x64 --seeds paper:1 --baseline         # + the shell loop on seed 1
 
 The baseline is what a sweep replaced: `certify train`, `certify eval`, `certify generate` per strategy and
@@ -22,10 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
 
-def stage_table(store: str, workers: int) -> None:
+def stage_table(store: str, workers: int, since: str = "") -> None:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute("SELECT * FROM runs")]
+    rows = [dict(r) for r in conn.execute("SELECT * FROM runs WHERE finished_at >= ?", [since])]
     sweeps = [dict(r) for r in conn.execute("SELECT * FROM sweeps")]
     for config in sorted({r["config"] for r in rows}, key=lambda c: tuple(map(int, c.split("x")))):
         sel = [r for r in rows if r["config"] == config]
@@ -49,7 +50,7 @@ def stage_table(store: str, workers: int) -> None:
                 print(f"    {name:40s} generate {gen:7.2f} s  check {chk:7.2f} s  ({len(ok)} accepted)"
                       + (f"  CPU {statistics.fmean(cpu):7.2f} s" if cpu else ""))
             elif refused:
-                print(f"    {name:40s} refused ({refused}x): estimated proof length over the budget")
+                print(f"    {name:40s} refused ({refused}x): estimated check over the budget")
         print(f"    all stages {per_seed:.1f} s per seed (wall in one worker) -> 151 seeds on {workers} workers: "
               f"{151 * per_seed / workers / 60:.1f} min (ideal scaling; the target is 30 min)")
         if per_seed_cpu is not None:  # CPU seconds: what the stages cost on cores of their own
@@ -86,9 +87,11 @@ def main() -> None:
     parser.add_argument("--strategies", default="brute-force,cubic,subcubic")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline", action="store_true", help="also time the shell loop on the first seed")
+    parser.add_argument("--since", default="", help="with --store: only rows finished at or after this UTC time, "
+                                                    "e.g. 2026-12-02T01:19")
     args = parser.parse_args()
     if args.store:
-        stage_table(args.store, args.workers)
+        stage_table(args.store, args.workers, args.since)
         return
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
