@@ -15,8 +15,9 @@ from test_fuzz_soundness import fuzz_model, table_model
 from checker.certificate import Certificate
 from checker.maxofk import build_tables
 from checker.model import ModelConfig, weights_sha256
-from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds,
-                                              _row_node, children, estimate, node_inputs, node_row, node_size, roots,
+from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_KINDS, CERTIFIED_POSITIONS, CERTIFIED_SORTED,
+                                              ENUMERATED, GIVEN_UP, SPLIT, MaxBounds, _row_node, children, estimate,
+                                              failing_sorted, node_inputs, node_row, node_size, roots,
                                               table_intervals, walk)
 from checker.schemas.brute_force import ExactEvaluator
 from checker.verify import check_certificate, check_file
@@ -26,11 +27,12 @@ MODELS = adversarial_models()
 
 @pytest.fixture(autouse=True, scope="module")
 def small_leaves():
-    """Enumerate only nodes of at most 4 inputs, so that the search splits even on these tiny models."""
+    """Prefer splitting to enumerating, so that the search splits even on these tiny models."""
     import generator.branch_and_bound as search
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(search, "SMALL_ENUM_LIMIT", 4)
+    patch.setattr(search, "ENUM_PREFERENCE", 0.02)
+    patch.setattr(search, "WAVE", 7)  # several waves even on tiny models
     yield
     patch.undo()
 
@@ -57,7 +59,7 @@ def _assert_leaves_sound(cfg, params, witness):
         inputs = [tuple(row) + (node[0],) for row in node_inputs(K, node).tolist()]
         assert len(inputs) == node_size(K, node)
         seen.update(inputs)
-        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+        if kind in CERTIFIED_KINDS:
             assert all(exact.correct(t) is True for t in inputs), f"certified leaf {node} holds a wrong input"
     assert seen == Counter(itertools.product(range(V), repeat=K))
 
@@ -88,8 +90,9 @@ def test_fuzz_models_sound_and_exact(seed):
 
 
 def _random_tree(cfg, tables, rng):
-    """A tree the generator would not build: random cuts to random depth; each leaf certified where the
-    checker's bound (mixture or position-aware) says so, else enumerated or given up at random."""
+    """A tree the generator would not build: random cuts to random depth; each leaf certified by a random one
+    of the checker's bounds (mixture, position-aware, sorted mixture) that certifies it, else enumerated or
+    given up at random."""
     V, K = cfg.d_vocab, cfg.n_ctx
     intervals = table_intervals(tables)
     bounds = {m: MaxBounds(intervals, m) for m in range(V)}
@@ -106,10 +109,16 @@ def _random_tree(cfg, tables, rng):
                 stack.extend((child, depth + 1) for child in reversed(children(node, i, cut)))
                 continue
             b = bounds[node[1]]
-            if b.certified(np.array([node[0]]), node[2], False)[0]:
-                rows.append(node_row(CERTIFIED, node_size(K, node), 0, node))
-            elif b.certified(np.array([node[0]]), node[2], True)[0]:
-                rows.append(node_row(CERTIFIED_POSITIONS, node_size(K, node), 0, node))
+            passing = [kind for kind, ok in (
+                (CERTIFIED, b.certified(np.array([node[0]]), node[2], False)[0]),
+                (CERTIFIED_POSITIONS, b.certified(np.array([node[0]]), node[2], True)[0]),
+                (CERTIFIED_SORTED, not failing_sorted(b, [(0, node)]))) if ok]
+            if passing:
+                rows.append(node_row(passing[rng.integers(len(passing))], node_size(K, node), 0, node))
+            elif rng.random() < 0.5:
+                correct = sum(ExactEvaluator(tables).correct(tuple(t) + (node[0],)) is True
+                              for t in node_inputs(K, node).tolist())
+                rows.append(node_row(ENUMERATED, correct, 0, node))
             else:
                 rows.append(node_row(GIVEN_UP, 0, 0, node))
     return {"nodes": rows}
@@ -167,7 +176,7 @@ def small_cert():
     """A certificate with split, certified and enumerated rows, on a model with right and wrong inputs."""
     cfg, params = fuzz_model(32)
     witness = _search(cfg, params)
-    assert {SPLIT, CERTIFIED, ENUMERATED} <= {_row_node(r)[0] for r in witness["nodes"]}
+    assert {SPLIT, CERTIFIED_SORTED, ENUMERATED} <= {_row_node(r)[0] for r in witness["nodes"]}
     assert 0 < exhaustive_accuracy(params) < 1
     verdict = _check(cfg, params, witness)
     assert verdict.verdict == "accepted"
@@ -209,7 +218,7 @@ def test_tamper_duplicated_leaf(small_cert):
 
 def test_tamper_missing_leaf(small_cert):
     def edit(rows, cfg):
-        del rows[_first(rows, CERTIFIED)]
+        del rows[_first(rows, CERTIFIED_SORTED)]
     v = _tampered(small_cert, edit)
     assert v.verdict == "rejected" and "node " in v.reason, v.reason
 
@@ -220,7 +229,7 @@ def test_tamper_truncated_tree(small_cert):
 
 
 def test_tamper_certified_count_changed(small_cert):
-    i = _first(list(small_cert[2]["nodes"]), CERTIFIED)
+    i = _first(list(small_cert[2]["nodes"]), CERTIFIED_SORTED)
     v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, a=_row_node(rows[i])[1] + 1))
     assert v.verdict == "rejected" and f"node {i} " in v.reason, v.reason
 
@@ -240,7 +249,7 @@ def test_tamper_verdict_changed(small_cert):
     def has_wrong(node):
         return any(exact.correct(tuple(t) + (node[0],)) is not True for t in node_inputs(cfg.n_ctx, node).tolist())
     i = _first(rows, ENUMERATED, has_wrong)
-    for kind in (CERTIFIED, CERTIFIED_POSITIONS):
+    for kind in CERTIFIED_KINDS:
         node = _row_node(rows[i])[3]
         v = _tampered(small_cert, lambda rows, cfg: _replace(rows, i, kind=kind, a=node_size(cfg.n_ctx, node)))
         assert v.verdict == "rejected" and f"node {i} " in v.reason and "not certified" in v.reason, v.reason
@@ -248,7 +257,7 @@ def test_tamper_verdict_changed(small_cert):
 
 def test_tamper_given_up_counted(small_cert):
     def edit(rows, cfg):
-        _replace(rows, _first(rows, CERTIFIED), kind=GIVEN_UP)  # keeps its count
+        _replace(rows, _first(rows, CERTIFIED_SORTED), kind=GIVEN_UP)  # keeps its count
     v = _tampered(small_cert, edit)
     assert v.verdict == "rejected" and "given-up leaf" in v.reason, v.reason
 
