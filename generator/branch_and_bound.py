@@ -21,28 +21,33 @@ from itertools import accumulate
 import numpy as np
 
 from checker.maxofk import MaxOfKTables, table_ops
-from checker.schemas.branch_and_bound import (CERTIFIED_SORTED, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds,
-                                              _enumerated_counts, bins_of, children, enumerate_ops, node_row,
-                                              node_size, roots, sorted_ops, sorted_types, table_intervals)
+from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, CERTIFIED_SORTED, ENUMERATED, GIVEN_UP,
+                                              SPLIT, MaxBounds, _enumerated_counts, bins_of, certify_ops, children,
+                                              enumerate_ops, node_row, node_size, roots, sorted_ops, sorted_types,
+                                              table_intervals)
 
 MAX_UNSPLITTABLE = 1 << 16  # a node that cannot be split is enumerated up to this size, else given up
 ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENUM_PREFERENCE of a split's
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
 ENUMERABLE = 1 << 25  # models with at most this many inputs: the exact target by default
-MAX_EVALUATED = 3_000_000  # nodes the search may evaluate (generator time only; a function of nothing else)
+MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time only; a constant, so the sequence depends on the model alone)
+
+
+CUT_FRACTION = 0.9
 
 
 def split_choice(node) -> tuple[int, int] | None:
-    """The widest bin holding tokens (width >= 2) and its middle, or None if no bin can be split."""
+    """The widest bin holding tokens (width >= 2) and its cut, or None if no bin can be split."""
     best = None
     for index, (lo, hi, n) in enumerate(bins_of(node)):
         if n > 0 and hi - lo >= 2 and (best is None or hi - lo > best[0]):
-            best = (hi - lo, index, (lo + hi) // 2)
+            cut = min(hi - 1, max(lo + 1, lo + int(round((hi - lo) * CUT_FRACTION))))
+            best = (hi - lo, index, cut)
     return None if best is None else best[1:]
 
 
 class Search:
-    """The step sequence. `fate[node]` is ("certified", step) for a node certified when it was made,
+    """The step sequence. `fate[node]` is ("certified", step, kind) for a node certified when it was made,
     ("split", step, (bin, cut)) or ("enumerated", step) once a step took it; other nodes are given up."""
 
     def __init__(self, tables: MaxOfKTables, limit: float = float("inf"), max_evaluated: int = MAX_EVALUATED,
@@ -51,7 +56,7 @@ class Search:
         self.tables, self.cfg, self.V, self.K = tables, cfg, cfg.d_vocab, cfg.n_ctx
         self.intervals = table_intervals(tables)
         self.bounds: dict[int, MaxBounds] = {}
-        self.charged: set[int] = set()  # max tokens whose tables are counted already
+        self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
         self.fate: dict = {}
         self.step_cost: list[int] = []
         self.step_gain: list[int] = []  # certified inputs (enumerated leaves are counted when written)
@@ -85,9 +90,9 @@ class Search:
             self.bounds[m] = MaxBounds(self.intervals, m)
         return self.bounds[m]
 
-    def _certified(self, nodes: list) -> list[bool]:
-        """The checker's sorted mixture verdict for each node (batched by max token)."""
-        out = [False] * len(nodes)
+    def _certified(self, nodes: list) -> list[int | None]:
+        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None."""
+        out: list[int | None] = [None] * len(nodes)
         by_m = defaultdict(list)
         for position, node in enumerate(nodes):
             by_m[node[1]].append(position)
@@ -99,9 +104,27 @@ class Search:
             ok = bounds.certified_sorted(np.array([nodes[p][0] for p in positions]), types[..., 0], types[..., 1],
                                          types[..., 2])
             for p, good in zip(positions, ok):
-                out[p] = bool(good)
+                out[p] = CERTIFIED_SORTED if good else None
         self.evaluated += len(nodes)
         return out
+
+    def _root_arguments(self, nodes: list, verdicts: list) -> None:
+        """For the roots the sorted bound does not certify, the mixture (kind 1) and position-aware (kind 4)
+        bounds, grouped by (m, bins) as the checker groups them: the tree is never worse than any leaf
+        argument applied to the roots."""
+        groups = defaultdict(list)
+        for position, (node, kind) in enumerate(zip(nodes, verdicts)):
+            if kind is None:
+                groups[(node[1], node[2])].append(position)
+        for (m, bins), positions in sorted(groups.items()):
+            bounds = self._bounds(m)
+            qs = np.array([nodes[p][0] for p in positions])
+            for kind, position_aware in ((CERTIFIED, False), (CERTIFIED_POSITIONS, True)):
+                ok = bounds.certified(qs, bins, position_aware)
+                for p, good in zip(positions, ok):
+                    if good and verdicts[p] is None:
+                        verdicts[p] = kind
+            bounds.X.clear()  # the position tables are large for long contexts; the roots need them once
 
     def _action(self, node) -> tuple[float, str] | None:
         """(gain per operation, "split" | "enumerate") of the best step for a given-up node, None if none."""
@@ -116,16 +139,26 @@ class Search:
             return enum_rate, "enumerate"
         return split_rate, "split"
 
-    def _charge(self, nodes: list, certified: list[bool]) -> int:
-        """Operations of the certified nodes, with the tables of each max token the first time it has one."""
+    def _charge(self, nodes: list, kinds: list) -> int:
+        """Operations of the certified nodes, with each table the first time a leaf needs it (as `check` counts)."""
         cost = 0
-        for node, good in zip(nodes, certified):
-            if good:
+        for node, kind in zip(nodes, kinds):
+            if kind is None:
+                continue
+            q, m, _ = node
+            bounds = self._bounds(m)
+            needed = [(("P", m), bounds.ops())]
+            if kind == CERTIFIED_SORTED:
                 cost += sorted_ops(self.K, self.V, node)
-                m = node[1]
-                if m not in self.charged:
-                    self.charged.add(m)
-                    cost += self._bounds(m).ops() + self._bounds(m).range_ops()
+                needed.append((("range", m), bounds.range_ops()))
+            else:
+                cost += certify_ops(self.K, self.V, node, kind == CERTIFIED_POSITIONS)
+                if kind == CERTIFIED_POSITIONS:
+                    needed.append((("X", q, m), bounds.position_ops()))
+            for key, ops in needed:
+                if key not in self.charged:
+                    self.charged.add(key)
+                    cost += ops
         return cost
 
     def _push(self, heap: list, node) -> None:
@@ -134,15 +167,16 @@ class Search:
             heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node))
 
     def _roots(self, heap: list) -> None:
-        """Step 0: the roots, certified or given up."""
+        """Step 0: the roots, certified (by any of the checker's bounds) or given up."""
         nodes = self.roots
-        certified = self._certified(nodes)
+        kinds = self._certified(nodes)
+        self._root_arguments(nodes, kinds)
         step = len(self.step_cost)
-        self.step_cost.append(self._charge(nodes, certified))
-        self.step_gain.append(sum(node_size(self.K, n) for n, good in zip(nodes, certified) if good))
-        for node, good in zip(nodes, certified):
-            if good:
-                self.fate[node] = ("certified", step)
+        self.step_cost.append(self._charge(nodes, kinds))
+        self.step_gain.append(sum(node_size(self.K, n) for n, kind in zip(nodes, kinds) if kind is not None))
+        for node, kind in zip(nodes, kinds):
+            if kind is not None:
+                self.fate[node] = ("certified", step, kind)
             else:
                 self._push(heap, node)
 
@@ -166,11 +200,11 @@ class Search:
                 continue
             self.fate[node] = ("split", step, splits[node])
             kids = results[node]
-            self.step_cost.append(self._charge([c for c, _ in kids], [g for _, g in kids]))
-            self.step_gain.append(sum(node_size(self.K, c) for c, g in kids if g))
-            for child, good in kids:
-                if good:
-                    self.fate[child] = ("certified", step)
+            self.step_cost.append(self._charge([c for c, _ in kids], [kind for _, kind in kids]))
+            self.step_gain.append(sum(node_size(self.K, c) for c, kind in kids if kind is not None))
+            for child, kind in kids:
+                if kind is not None:
+                    self.fate[child] = ("certified", step, kind)
                 else:
                     self._push(heap, child)
 
@@ -184,7 +218,8 @@ class Search:
         return last
 
     def visit(self, last: int):
-        """(node, state, split) for every node of the tree after step `last`, in preorder, roots in order."""
+        """(node, state, detail) for every node of the tree after step `last`, in preorder, roots in order;
+        detail is the (bin, cut) of a split and the kind of a certified leaf."""
         for root in self.roots:
             stack = [root]
             while stack:
@@ -192,11 +227,12 @@ class Search:
                 fate = self.fate.get(node)
                 if fate is None or fate[1] > last:
                     yield node, "given up", None
-                elif fate[0] == "split":
-                    yield node, "split", fate[2]
-                    stack.extend(reversed(children(node, *fate[2])))
+                elif fate[0] == "enumerated":
+                    yield node, "enumerated", None
                 else:
-                    yield node, fate[0], None
+                    yield node, fate[0], fate[2]
+                    if fate[0] == "split":
+                        stack.extend(reversed(children(node, *fate[2])))
 
     def witness(self, last: int) -> tuple[dict, dict]:
         """The witness rows of the tree after step `last`, with the enumerated leaves counted exactly."""
@@ -208,11 +244,11 @@ class Search:
         counts = _enumerated_counts(self.tables, list(enumerate(enumerated)), stats)
         by_node = {enumerated[i]: c for i, c in counts.items()}
         rows = []
-        for node, state, split in tree:
+        for node, state, detail in tree:
             if state == "split":
-                rows.append(node_row(SPLIT, split[0], split[1], node))
+                rows.append(node_row(SPLIT, detail[0], detail[1], node))
             elif state == "certified":
-                rows.append(node_row(CERTIFIED_SORTED, node_size(self.K, node), 0, node))
+                rows.append(node_row(detail, node_size(self.K, node), 0, node))
             elif state == "enumerated":
                 rows.append(node_row(ENUMERATED, by_node[node], 0, node))
             else:

@@ -337,3 +337,43 @@ def _cert_witness(path):
     from checker.certificate import read_certificate
 
     return read_certificate(str(path)).witness
+
+
+def _root_mass(cfg, params):
+    """Inputs certified when each of the checker's bounds (mixture, position-aware, sorted) is applied to each
+    root alone: the best leaf argument at the root level, the least the tree must reach."""
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    intervals = table_intervals(tables)
+    V, K = cfg.d_vocab, cfg.n_ctx
+    total = 0
+    for m in range(V):
+        bounds = MaxBounds(intervals, m)
+        for root in (r for r in roots(V, K) if r[1] == m):
+            q = np.array([root[0]])
+            if (not failing_sorted(bounds, [(0, root)]) or bounds.certified(q, root[2], False)[0]
+                    or bounds.certified(q, root[2], True)[0]):
+                total += node_size(K, root)
+    return Fraction(total, V ** K)
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_bound_never_falls_as_budget_grows_and_never_below_the_roots(seed):
+    from generator.branch_and_bound import Search
+
+    cfg, params = table_model(seed) if seed % 3 == 2 else fuzz_model(seed)
+    flint.ctx.prec = 128
+    found = Search(build_tables(cfg, params))
+    costs = sorted(set(itertools.accumulate(found.step_cost)))
+    budgets = [0, costs[0] - 1] + costs[:: max(1, len(costs) // 12)] + [costs[-1], 10 * costs[-1]]
+    bounds = []
+    for budget in budgets:
+        witness = _search(cfg, params, budget)
+        verdict = _check(cfg, params, witness)
+        assert verdict.verdict == "accepted", verdict.reason
+        assert verdict.result.proof_length <= budget or verdict.bound == 0
+        bounds.append(verdict.bound)
+    assert bounds == sorted(bounds), bounds  # a larger budget never gives a smaller bound
+    assert bounds[0] == 0 and bounds[-1] == exhaustive_accuracy(params)
+    roots_bound = _root_mass(cfg, params)
+    assert all(b >= roots_bound for budget, b in zip(budgets, bounds) if budget >= costs[0])
