@@ -56,6 +56,7 @@ class Search:
         self.tables, self.cfg, self.V, self.K = tables, cfg, cfg.d_vocab, cfg.n_ctx
         self.intervals = table_intervals(tables)
         self.bounds: dict[int, MaxBounds] = {}
+        self.worst: dict[int, dict] = {}  # m -> (q, low, high) -> max of P[q, low:high] over tokens, per j
         self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
         self.fate: dict = {}
         self.step_cost: list[int] = []
@@ -91,18 +92,31 @@ class Search:
         return self.bounds[m]
 
     def _certified(self, nodes: list) -> list[int | None]:
-        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None."""
+        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None.
+        The types' worst values are maxima of P over token ranges, cached per (q, range); a maximum of floats is
+        exact, so they equal the checker's sparse-table values, without its memory for every m at once."""
         out: list[int | None] = [None] * len(nodes)
         by_m = defaultdict(list)
         for position, node in enumerate(nodes):
             by_m[node[1]].append(position)
         for m, positions in by_m.items():
             bounds = self._bounds(m)
+            cache = self.worst.setdefault(m, {})
             width = 1 + max(len(nodes[p][2]) for p in positions)
-            types = np.array([sorted_types(self.K, nodes[p]) + [(m, m + 1, 0)] * (width - 1 - len(nodes[p][2]))
-                              for p in positions], dtype=np.int64)
-            ok = bounds.certified_sorted(np.array([nodes[p][0] for p in positions]), types[..., 0], types[..., 1],
-                                         types[..., 2])
+            worst, counts = [], []
+            for p in positions:
+                q = nodes[p][0]
+                types = sorted_types(self.K, nodes[p]) + [(m, m + 1, 0)] * (width - 1 - len(nodes[p][2]))
+                row = []
+                for lo, hi, n in types:
+                    key = (q, lo, hi) if n > 0 else (q, m, m + 1)
+                    if key not in cache:
+                        cache[key] = np.max(bounds.P[q, key[1]: key[2]], axis=0)
+                    row.append(cache[key])
+                worst.append(row)
+                counts.append([n for _, _, n in types])
+            ok = bounds.sorted_certified(np.array([nodes[p][0] for p in positions]), np.array(worst),
+                                         np.array(counts, dtype=np.int64))
             for p, good in zip(positions, ok):
                 out[p] = CERTIFIED_SORTED if good else None
         self.evaluated += len(nodes)
@@ -116,14 +130,19 @@ class Search:
         for position, (node, kind) in enumerate(zip(nodes, verdicts)):
             if kind is None:
                 groups[(node[1], node[2])].append(position)
-        for (m, bins), positions in sorted(groups.items()):
+        by_m = defaultdict(list)
+        for (m, bins), positions in groups.items():
+            by_m[m].append((bins, positions))
+        for m, members in sorted(by_m.items()):
             bounds = self._bounds(m)
-            qs = np.array([nodes[p][0] for p in positions])
-            for kind, position_aware in ((CERTIFIED, False), (CERTIFIED_POSITIONS, True)):
-                ok = bounds.certified(qs, bins, position_aware)
-                for p, good in zip(positions, ok):
-                    if good and verdicts[p] is None:
-                        verdicts[p] = kind
+            bounds.position_table(sorted({nodes[p][0] for _, positions in members for p in positions}))
+            for bins, positions in members:
+                qs = np.array([nodes[p][0] for p in positions])
+                for kind, position_aware in ((CERTIFIED, False), (CERTIFIED_POSITIONS, True)):
+                    ok = bounds.certified(qs, bins, position_aware)
+                    for p, good in zip(positions, ok):
+                        if good and verdicts[p] is None:
+                            verdicts[p] = kind
             bounds.X.clear()  # the position tables are large for long contexts; the roots need them once
 
     def _action(self, node) -> tuple[float, str] | None:

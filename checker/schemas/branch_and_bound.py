@@ -271,10 +271,7 @@ class MaxBounds:
     def certified_sorted(self, qs: np.ndarray, lows: np.ndarray, highs: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """The sorted mixture bound for a batch of nodes of this m: node n has query qs[n] and, for each type t,
         counts[n, t] non-query positions holding tokens of [lows[n, t], highs[n, t]) (the m-type is [m, m+1));
-        the counts of a node add up to K - 1. True where every j != m has an upper bound < 0 over the node:
-        C[q, j] + sum_s mul_upper(a_lo sorted[s], a_hi sorted[s], v[s]) with v the types' worst P, one per
-        position, sorted descending (the rearrangement inequality, docs/proofs/branch-and-bound.md)."""
-        K = self.K
+        the counts of a node add up to K - 1. True where every j != m has an upper bound < 0 over the node."""
         counts = np.asarray(counts, dtype=np.int64)
         used = counts > 0
         lows = np.where(used, lows, self.m)
@@ -283,15 +280,24 @@ class MaxBounds:
         level = floor_log2[highs - lows]  # 2^level <= width < 2^(level + 1)
         table = self.range_levels()
         q = np.asarray(qs, dtype=np.int64)[:, None]
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore"):
             worst = np.maximum(table[level, q, lows], table[level, q, highs - 2 ** level])  # [n, t, j]
+        return self.sorted_certified(qs, worst, counts)
+
+    def sorted_certified(self, qs: np.ndarray, worst: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """True where C[q, j] + sum_s mul_upper(a_lo sorted[s], a_hi sorted[s], v[s]) < 0 for every j != m, with
+        v the types' worst P (worst[n, t, j], type t on counts[n, t] positions) one per non-query position,
+        sorted descending (the rearrangement inequality, docs/proofs/branch-and-bound.md)."""
+        K = self.K
+        q = np.asarray(qs, dtype=np.int64)
+        with np.errstate(invalid="ignore", over="ignore"):
             slot_type = (np.cumsum(counts, axis=1)[:, None, :] <= np.arange(K - 1)[None, :, None]).sum(axis=2)
             slots = np.take_along_axis(worst, slot_type[:, :, None], axis=1)  # [n, K-1, j]: one type per position
             finite = np.all(np.isfinite(slots), axis=(1, 2))  # a NaN would escape the sort
             slots = -np.sort(-slots, axis=1)  # descending over positions
-            a_lo = -np.sort(-self.a_lo[q[:, 0], : K - 1], axis=1)  # [n, K-1], each descending
-            a_hi = -np.sort(-self.a_hi[q[:, 0], : K - 1], axis=1)
-            total = self.C[q[:, 0]]
+            a_lo = -np.sort(-self.a_lo[q, : K - 1], axis=1)  # [n, K-1], each descending
+            a_hi = -np.sort(-self.a_hi[q, : K - 1], axis=1)
+            total = self.C[q]
             for s in range(K - 1):
                 total = up(total + mul_upper(a_lo[:, s, None], a_hi[:, s, None], slots[:, s, :]))
             return finite & np.all(np.isfinite(total) & (total < 0), axis=1)
