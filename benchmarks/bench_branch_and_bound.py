@@ -10,7 +10,7 @@ figures as JSON. Not run by the test suite. Run it with `nice`: the CPU is share
 
     nice python benchmarks/bench_branch_and_bound.py [--models GLOB] [--budget-large 1e10] [--out-dir DIR]
         [--json FILE] [--plot FILE] [--no-baselines] [--ship DIR]
-    python benchmarks/bench_branch_and_bound.py --merge run1.json run2.json    # one plot from several runs
+    python benchmarks/bench_branch_and_bound.py --merge run1.json run2.json [--json all.json]   # several runs
 """
 
 from __future__ import annotations
@@ -142,14 +142,18 @@ def main() -> None:
     parser.add_argument("--plot", default=os.path.join(ROOT, "docs", "report", "branch_and_bound.png"))
     parser.add_argument("--merge", nargs="+", help="only plot the frontiers of these JSON files (earlier runs)")
     args = parser.parse_args()
-    if args.merge:
-        curves = {}
+    if args.merge:  # one plot (and with --json one file) from several runs
+        merged = {"runs": [], "models": {}}
         for path in args.merge:
             with open(path) as f:
-                curves.update({name: row["frontier"] for name, row in json.load(f)["models"].items()
-                               if row.get("frontier")})
-        plot(curves, args.plot)
+                run = json.load(f)
+            merged["runs"].append({"machine": run["machine"], "date": run["date"], "models": sorted(run["models"])})
+            merged["models"].update(run["models"])
+        plot({name: row["frontier"] for name, row in merged["models"].items() if row.get("frontier")}, args.plot)
         print(f"wrote {args.plot}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(merged, f, indent=1)
         return
     os.makedirs(args.out_dir, exist_ok=True)
     machine = (f"{platform.node()} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "

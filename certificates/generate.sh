@@ -26,9 +26,11 @@ for model in models/*.safetensors; do
   fi
   if [[ ($what == all || $what == branch-and-bound) && $name == max4-* ]]; then
     gen branch-and-bound --strategy branch-and-bound  # the exact accuracy (the shipped files were written by
-    # benchmarks/bench_branch_and_bound.py, which calls the same search and claims the same checked bound)
+    # benchmarks/bench_branch_and_bound.py, which runs the same search and claims the same checked bound)
   fi
 done
-# Not shipped (over 2 MB, or minutes to check): branch-and-bound for K >= 5, made with e.g.
-#   certify generate models/max5-v64-s123.safetensors --strategy branch-and-bound -o max5.bnb.cert
+# Not shipped (a minute or more to check, or over 2 MB): branch-and-bound for K >= 5, made with e.g.
+#   certify generate models/max5-v64-s123.safetensors --strategy branch-and-bound -o max5.bnb.cert   # exact, ~4 MB
 #   certify generate models/max10-v64-s123.safetensors --strategy branch-and-bound --budget 1e10 -o max10.bnb.cert
+# or all at once, with the baselines and the report's figures:
+#   nice python benchmarks/bench_branch_and_bound.py --json docs/report/branch_and_bound.json

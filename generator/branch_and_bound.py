@@ -1,7 +1,7 @@
 """The branch-and-bound search: a sequence of steps, ordered by certified mass per checker operation.
 
-The tree starts as the roots (each certified by the sorted mixture bound or given up). Each later step takes a
-given-up leaf and either splits it (its children are certified where the checker's bound says so, the others
+The first steps certify the roots that one of the checker's bounds certifies (largest first); the other roots
+are given up. Each later step takes a given-up leaf and either splits it (its children are certified where the checker's bound says so, the others
 stay given up) or enumerates it. The step taken next is the one with the highest expected gain per operation
 (a heap): a split is worth `size / ((children) * leaf cost)`, an enumeration `1 / (operations per input)`;
 a node is enumerated when that is the better of the two (or it cannot be split). The sequence does not depend
@@ -68,8 +68,9 @@ class Search:
         start = time.time()
         heap: list = []
         self._roots(heap)
+        self.root_steps = len(self.step_cost)  # the steps of the roots come first
         self.step_cost[0] += table_ops(cfg) + 2 * self.V * (self.V + self.K)
-        total = self.step_cost[0]
+        total = sum(self.step_cost)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -186,17 +187,22 @@ class Search:
             heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node))
 
     def _roots(self, heap: list) -> None:
-        """Step 0: the roots, certified (by any of the checker's bounds) or given up."""
+        """The first steps: one per certified root (by any of the checker's bounds), largest first; the other
+        roots are given up and go to the heap."""
         nodes = self.roots
         kinds = self._certified(nodes)
         self._root_arguments(nodes, kinds)
-        step = len(self.step_cost)
-        self.step_cost.append(self._charge(nodes, kinds))
-        self.step_gain.append(sum(node_size(self.K, n) for n, kind in zip(nodes, kinds) if kind is not None))
+        certified = sorted(((node_size(self.K, n), i) for i, (n, kind) in enumerate(zip(nodes, kinds))
+                            if kind is not None), reverse=True)
+        for size, i in certified:
+            self.fate[nodes[i]] = ("certified", len(self.step_cost), kinds[i])
+            self.step_cost.append(self._charge([nodes[i]], [kinds[i]]))
+            self.step_gain.append(size)
+        if not certified:
+            self.step_cost.append(0)
+            self.step_gain.append(0)
         for node, kind in zip(nodes, kinds):
-            if kind is not None:
-                self.fate[node] = ("certified", step, kind)
-            else:
+            if kind is None:
                 self._push(heap, node)
 
     def _waves(self, wave: list, heap: list) -> None:
@@ -236,15 +242,30 @@ class Search:
             last = step
         return last
 
+    def _fruitful(self, last: int) -> set:
+        """The nodes split by step `last` whose subtree holds a certified or enumerated leaf (a split without
+        one is written as a given-up leaf: the same bound and proof length, fewer rows)."""
+        splits = sorted(((fate[1], node) for node, fate in self.fate.items() if fate[0] == "split" and fate[1] <= last),
+                        reverse=True)  # children are split after their parents
+        fruitful = set()
+        for _, node in splits:
+            for child in children(node, *self.fate[node][2]):
+                fate = self.fate.get(child)
+                if child in fruitful or (fate is not None and fate[0] != "split" and fate[1] <= last):
+                    fruitful.add(node)
+                    break
+        return fruitful
+
     def visit(self, last: int):
         """(node, state, detail) for every node of the tree after step `last`, in preorder, roots in order;
         detail is the (bin, cut) of a split and the kind of a certified leaf."""
+        fruitful = self._fruitful(last)
         for root in self.roots:
             stack = [root]
             while stack:
                 node = stack.pop()
                 fate = self.fate.get(node)
-                if fate is None or fate[1] > last:
+                if fate is None or fate[1] > last or (fate[0] == "split" and node not in fruitful):
                     yield node, "given up", None
                 elif fate[0] == "enumerated":
                     yield node, "enumerated", None

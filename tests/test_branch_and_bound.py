@@ -357,7 +357,7 @@ def _root_mass(cfg, params):
     return Fraction(total, V ** K)
 
 
-@pytest.mark.parametrize("seed", [3, 7, 11])
+@pytest.mark.parametrize("seed", [16, 21, 28])
 def test_bound_never_falls_as_budget_grows_and_never_below_the_roots(seed):
     from generator.branch_and_bound import Search
 
@@ -376,4 +376,6 @@ def test_bound_never_falls_as_budget_grows_and_never_below_the_roots(seed):
     assert bounds == sorted(bounds), bounds  # a larger budget never gives a smaller bound
     assert bounds[0] == 0 and bounds[-1] == exhaustive_accuracy(params)
     roots_bound = _root_mass(cfg, params)
-    assert all(b >= roots_bound for budget, b in zip(budgets, bounds) if budget >= costs[0])
+    root_level = sum(found.step_cost[: found.root_steps])
+    assert roots_bound > 0 and any(budget >= root_level for budget in budgets[:-2])
+    assert all(b >= roots_bound for budget, b in zip(budgets, bounds) if budget >= root_level)
