@@ -29,11 +29,8 @@ from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, CE
 MAX_UNSPLITTABLE = 1 << 16  # a node that cannot be split is enumerated up to this size, else given up
 ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENUM_PREFERENCE of a split's
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
-ENUMERABLE = 1 << 25  # models with at most this many inputs: the exact target by default
-MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time only; a constant, so the sequence depends on the model alone)
-
-
-CUT_FRACTION = 0.9
+MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
+CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
 
 
 def split_choice(node) -> tuple[int, int] | None:
