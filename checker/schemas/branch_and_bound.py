@@ -6,8 +6,9 @@ non-query positions hold m). The roots (one per (q, m, c)) partition the input s
 in two and has one child per way of dividing that bin's count, so children partition their parent. The
 checker re-derives every node from its parent and compares it with the witness row, recounts every leaf,
 and decides every leaf itself:
-- certified (kind 1): a rigorous float64 upper bound of every wrong-minus-right logit difference over the
-  whole leaf (position-aware, per output) is < 0, so all its inputs are correct;
+- certified (kinds 1, 4, 5): a rigorous float64 upper bound of every wrong-minus-right logit difference over
+  the whole leaf (per output; mixture, position-aware, or sorted mixture over positions) is < 0, so all its
+  inputs are correct;
 - enumerated (kind 2): each input is decided by brute force's evaluator (float fast path with its error
   threshold, exact path for the rest); undecided counts as wrong;
 - given up (kind 3): counts as wrong, costs nothing.
@@ -31,7 +32,7 @@ from math import factorial, prod
 
 import numpy as np
 
-from checker.budget import charge
+from checker.budget import PY_STEP_WORK, charge
 from checker.exact import down, dyadic_interval, mul_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
@@ -498,9 +499,20 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     )
 
 
+ROW_STEPS = 10  # interpreted steps per row (parsing, the walk, grouping)
+PLACEMENT_STEPS = 100  # interpreted steps per placement of an enumerated leaf (its arrays and fast-path calls)
+
+
+def placements(K: int, node: Node) -> int:
+    """Number of ways to place the node's types on the non-query positions (the enumeration's outer loop)."""
+    counts = [n for n, _ in node[2]]
+    return factorial(K - 1) // (factorial(K - 1 - sum(counts)) * prod(factorial(n) for n in counts))
+
+
 def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
-    """(checker operations, peak memory bytes) from the header and the witness's shape, without checking:
-    the operations the check counts except the exact path's arb operations."""
+    """(work, peak memory bytes) from the header and the witness's shape, without checking: the operations the
+    check counts except the exact path's arb operations (charged when known, as brute force does), plus the
+    interpreted steps per row and per placement of every enumerated leaf."""
     V, K = config.d_vocab, config.n_ctx
     rows = witness.get("nodes")
     ops = table_ops(config) + 2 * V * (V + K)
@@ -525,7 +537,8 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
             if kind == CERTIFIED_POSITIONS:
                 position_qs.add((node[0], node[1]))
         elif kind == ENUMERATED:
-            ops += enumerate_ops(config, node_size(K, node))
+            ops += enumerate_ops(config, node_size(K, node)) + PY_STEP_WORK * PLACEMENT_STEPS * placements(K, node)
+    ops += PY_STEP_WORK * ROW_STEPS * len(rows)
     ops += sum(8 * (m + 1) * (m + 2) * (V - 1) for m in ms)
     ops += sum(8 * max(1, K - 1) * (m + 1) * (V - 1) for _, m in position_qs)
     ops += sum((m + 1) ** 2 * (V - 1) * max(0, (m + 1).bit_length() - 1) for m in range_ms)
