@@ -1,248 +1,329 @@
-"""The branch-and-bound search: which nodes to split, certify, enumerate or give up.
+"""The branch-and-bound search: a sequence of steps, ordered by certified mass per checker operation.
 
-The tree for a size threshold S is a function of S alone: every uncertified node larger than S (and
-larger than the enumeration limit E) is split (its widest bin, at the middle); uncertified nodes of at
-most E inputs, or that cannot be split, are enumerated (when at most `MAX_UNSPLITTABLE` inputs); the rest
-are given up. A smaller S refines the tree only by replacing given-up leaves (0 correct inputs, no cost)
-with subtrees, so both the bound and the proof length are non-increasing in S. For a budget, the search
-takes the smallest S of the grid (powers of 2) whose proof length fits: a larger budget never gives a
-smaller bound. Certification is decided with the checker's own bound (`MaxBounds`), so what the search
-counts as certified is exactly what the checker accepts.
+The first steps certify the roots that one of the checker's bounds certifies (largest first); the other roots
+are given up. Each later step takes a given-up leaf and either splits it (its children are certified where the checker's bound says so, the others
+stay given up) or enumerates it. The step taken next is the one with the highest expected gain per operation
+(a heap): a split is worth `size / ((children) * leaf cost)`, an enumeration `1 / (operations per input)`;
+a node is enumerated when that is the better of the two (or it cannot be split). The sequence does not depend
+on the budget, and a step only replaces a given-up leaf (0 inputs, no cost) by a subtree, so along the sequence
+the proof length and the bound never decrease; for a budget the search takes the longest prefix whose proof
+length fits. Hence a larger budget never gives a smaller bound. Certification is decided with the checker's
+own bound (`MaxBounds.certified_sorted`, batched), so the search counts exactly what the checker accepts.
 """
 
 from __future__ import annotations
 
+import heapq
+import time
 from collections import defaultdict
 from itertools import accumulate
 
 import numpy as np
 
 from checker.maxofk import MaxOfKTables, table_ops
-from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, ENUMERATED, GIVEN_UP, SPLIT, MaxBounds,
-                                              _enumerated_counts, bins_of, certify_ops, children, enumerate_ops,
-                                              node_row, node_size, roots, table_intervals)
+from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, CERTIFIED_SORTED, ENUMERATED, GIVEN_UP,
+                                              SPLIT, MaxBounds, _enumerated_counts, bins_of, certify_ops, children,
+                                              enumerate_ops, node_row, node_size, roots, sorted_ops, sorted_types,
+                                              table_intervals)
 
-ENUM_LIMIT = 32  # uncertified nodes of at most this many inputs are enumerated
-MAX_UNSPLITTABLE = 1 << 12  # an uncertified node that cannot be split is enumerated up to this size
-MIN_NODES, TOTAL_NODES = 500, 100_000  # nodes each max token m may evaluate: MIN_NODES + its share of TOTAL_NODES
-# by input mass (generator time only: a max token that reaches its cap keeps its last tree at finer levels)
-ENUMERABLE = 1 << 25  # models with at most this many inputs (exact target): enumerate more, evaluate more nodes
-SMALL_ENUM_LIMIT, SMALL_MIN_NODES, SMALL_TOTAL_NODES = 512, 20_000, 1_000_000
+MAX_UNSPLITTABLE = 1 << 16  # a node that cannot be split is enumerated up to this size, else given up
+ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENUM_PREFERENCE of a split's
+WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
+MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
+CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
 
 
-def _split_choice(node) -> tuple[int, int] | None:
-    """The widest bin holding tokens (width >= 2) and its middle, or None if no bin can be split."""
+def split_choice(node) -> tuple[int, int] | None:
+    """The widest bin holding tokens (width >= 2) and its cut, or None if no bin can be split."""
     best = None
     for index, (lo, hi, n) in enumerate(bins_of(node)):
         if n > 0 and hi - lo >= 2 and (best is None or hi - lo > best[0]):
-            best = (hi - lo, index, (lo + hi) // 2)
+            cut = min(hi - 1, max(lo + 1, lo + int(round((hi - lo) * CUT_FRACTION))))
+            best = (hi - lo, index, cut)
     return None if best is None else best[1:]
 
 
-class MaxSearch:
-    """The search tree for one max token m, refined level by level (level l: threshold levels[l])."""
+class Search:
+    """The step sequence. `fate[node]` is ("certified", step, kind) for a node certified when it was made,
+    ("split", step, (bin, cut)) or ("enumerated", step) once a step took it; other nodes are given up."""
 
-    def __init__(self, tables: MaxOfKTables, intervals, m: int, levels: list[float], budget: float, node_cap: int,
-                 enum_limit: int):
+    def __init__(self, tables: MaxOfKTables, limit: float = float("inf"), max_evaluated: int = MAX_EVALUATED,
+                 progress: bool = False):
         cfg = tables.config
-        self.cfg, self.V, self.K, self.m = cfg, cfg.d_vocab, cfg.n_ctx, m
-        self.open: list = []  # uncertified nodes that can still be split
-        self.bounds = MaxBounds(intervals, m)
-        self.bounds.position_table(range(m + 1))  # the search may try the position-aware bound anywhere
-        self.position_qs: set[int] = set()  # queries with a position-aware leaf (their X enters the cost)
-        self.info: dict = {}  # node -> (state, level, split) with state certified|enumerated|open|split
-        self.cost = []  # proof length of this m's part of the tree at each computed level
+        self.tables, self.cfg, self.V, self.K = tables, cfg, cfg.d_vocab, cfg.n_ctx
+        self.intervals = table_intervals(tables)
+        self.bounds: dict[int, MaxBounds] = {}
+        self.worst: dict[int, dict] = {}  # m -> (q, low, high) -> max of P[q, low:high] over tokens, per j
+        self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
+        self.fate: dict = {}
+        self.step_cost: list[int] = []
+        self.step_gain: list[int] = []  # certified inputs (enumerated leaves are counted when written)
         self.evaluated = 0
-        self.node_cap, self.enum_limit = node_cap, enum_limit
-        self.over_budget = False  # True when the last computed level's cost alone exceeds the budget
-        self.roots = [r for r in roots(self.V, self.K) if r[1] == m]
-        self._cost = 0
-        self._has_certified = False
-        self.open = self._evaluate(self.roots, 0)
-        self._record()
-        for level in range(1, len(levels)):
-            if self.cost[-1] > budget:
-                self.over_budget = True
-                break
-            saved = (self._cost, self._has_certified, set(self.position_qs), list(self.open))
-            if not self._refine(level, levels[level]):
-                self._rollback(level)
-                self._cost, self._has_certified, self.position_qs, self.open = saved
-                break
-            self._record()
+        self.enum_per_input = enumerate_ops(cfg, 1)
+        self.leaf_cost = sorted_ops(self.K, self.V, (0, 0, ((0, 0),) * 2))
+        self.roots = list(roots(self.V, self.K))
+        start = time.time()
+        heap: list = []
+        self._roots(heap)
+        self.root_steps = len(self.step_cost)  # the steps of the roots come first
+        self.step_cost[0] += table_ops(cfg) + 2 * self.V * (self.V + self.K)
+        total = sum(self.step_cost)
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-    def _record(self):
-        tables = (self.bounds.ops() if self._has_certified else 0) + len(self.position_qs) * self.bounds.position_ops()
-        self.cost.append(self._cost + tables)
+            bar = tqdm(desc="branch and bound (search)", unit="node", leave=False)
+        while heap and total <= limit and self.evaluated < max_evaluated:
+            wave = [heapq.heappop(heap) for _ in range(min(WAVE, len(heap)))]
+            before = len(self.step_cost)
+            self._waves(wave, heap)
+            total += sum(self.step_cost[before:])
+            if bar is not None:
+                bar.update(len(wave))
+        if bar is not None:
+            bar.close()
+        self.seconds = time.time() - start
 
-    def _evaluate(self, nodes: list, level: int) -> list:
-        """Decide each new node; returns those to split further at this level's threshold."""
-        K, V = self.K, self.V
+    def _bounds(self, m: int) -> MaxBounds:
+        if m not in self.bounds:
+            self.bounds[m] = MaxBounds(self.intervals, m)
+        return self.bounds[m]
+
+    def _certified(self, nodes: list) -> list[int | None]:
+        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None.
+        The types' worst values are maxima of P over token ranges, cached per (q, range); a maximum of floats is
+        exact, so they equal the checker's sparse-table values, without its memory for every m at once."""
+        out: list[int | None] = [None] * len(nodes)
+        by_m = defaultdict(list)
+        for position, node in enumerate(nodes):
+            by_m[node[1]].append(position)
+        for m, positions in by_m.items():
+            bounds = self._bounds(m)
+            cache = self.worst.setdefault(m, {})
+            width = 1 + max(len(nodes[p][2]) for p in positions)
+            worst, counts = [], []
+            for p in positions:
+                q = nodes[p][0]
+                types = sorted_types(self.K, nodes[p]) + [(m, m + 1, 0)] * (width - 1 - len(nodes[p][2]))
+                row = []
+                for lo, hi, n in types:
+                    key = (q, lo, hi) if n > 0 else (q, m, m + 1)
+                    if key not in cache:
+                        cache[key] = np.max(bounds.P[q, key[1]: key[2]], axis=0)
+                    row.append(cache[key])
+                worst.append(row)
+                counts.append([n for _, _, n in types])
+            ok = bounds.sorted_certified(np.array([nodes[p][0] for p in positions]), np.array(worst),
+                                         np.array(counts, dtype=np.int64))
+            for p, good in zip(positions, ok):
+                out[p] = CERTIFIED_SORTED if good else None
+        self.evaluated += len(nodes)
+        return out
+
+    def _root_arguments(self, nodes: list, verdicts: list) -> None:
+        """For the roots the sorted bound does not certify, the mixture (kind 1) and position-aware (kind 4)
+        bounds, grouped by (m, bins) as the checker groups them: the tree is never worse than any leaf
+        argument applied to the roots."""
         groups = defaultdict(list)
-        for node in nodes:
-            groups[node[2]].append(node)
-        opened = []
-        for bins, members in groups.items():
-            qs = np.array([n[0] for n in members])
-            mixture = self.bounds.certified(qs, bins, False)
-            position = self.bounds.certified(qs, bins, True) if not mixture.all() else mixture
-            self.evaluated += len(members)
-            for node, by_mixture, by_position in zip(members, mixture, position):
-                size = node_size(K, node)
-                if by_mixture or by_position:
-                    self.info[node] = ("certified" if by_mixture else "positions", level, None)
-                    self._cost += certify_ops(K, V, node, not by_mixture)
-                    self._has_certified = True
-                    if not by_mixture:
-                        self.position_qs.add(node[0])
-                    continue
-                split = _split_choice(node)
-                if size <= self.enum_limit or (split is None and size <= MAX_UNSPLITTABLE):
-                    self.info[node] = ("enumerated", level, None)
-                    self._cost += enumerate_ops(self.cfg, size)
+        for position, (node, kind) in enumerate(zip(nodes, verdicts)):
+            if kind is None:
+                groups[(node[1], node[2])].append(position)
+        by_m = defaultdict(list)
+        for (m, bins), positions in groups.items():
+            by_m[m].append((bins, positions))
+        for m, members in sorted(by_m.items()):
+            bounds = self._bounds(m)
+            bounds.position_table(sorted({nodes[p][0] for _, positions in members for p in positions}))
+            for bins, positions in members:
+                qs = np.array([nodes[p][0] for p in positions])
+                for kind, position_aware in ((CERTIFIED, False), (CERTIFIED_POSITIONS, True)):
+                    ok = bounds.certified(qs, bins, position_aware)
+                    for p, good in zip(positions, ok):
+                        if good and verdicts[p] is None:
+                            verdicts[p] = kind
+            bounds.X.clear()  # the position tables are large for long contexts; the roots need them once
+
+    def _action(self, node) -> tuple[float, str] | None:
+        """(gain per operation, "split" | "enumerate") of the best step for a given-up node, None if none."""
+        size = node_size(self.K, node)
+        enum_rate = 1.0 / self.enum_per_input
+        split = split_choice(node)
+        if split is None:
+            return (enum_rate, "enumerate") if size <= MAX_UNSPLITTABLE else None
+        n = node[2][split[0]][0]
+        split_rate = size / ((n + 1) * self.leaf_cost)
+        if enum_rate * ENUM_PREFERENCE >= split_rate:
+            return enum_rate, "enumerate"
+        return split_rate, "split"
+
+    def _charge(self, nodes: list, kinds: list) -> int:
+        """Operations of the certified nodes, with each table the first time a leaf needs it (as `check` counts)."""
+        cost = 0
+        for node, kind in zip(nodes, kinds):
+            if kind is None:
+                continue
+            q, m, _ = node
+            bounds = self._bounds(m)
+            needed = [(("P", m), bounds.ops())]
+            if kind == CERTIFIED_SORTED:
+                cost += sorted_ops(self.K, self.V, node)
+                needed.append((("range", m), bounds.range_ops()))
+            else:
+                cost += certify_ops(self.K, self.V, node, kind == CERTIFIED_POSITIONS)
+                if kind == CERTIFIED_POSITIONS:
+                    needed.append((("X", q, m), bounds.position_ops()))
+            for key, ops in needed:
+                if key not in self.charged:
+                    self.charged.add(key)
+                    cost += ops
+        return cost
+
+    def _push(self, heap: list, node) -> None:
+        action = self._action(node)
+        if action is not None:
+            heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node))
+
+    def _roots(self, heap: list) -> None:
+        """The first steps: one per certified root (by any of the checker's bounds), largest first; the other
+        roots are given up and go to the heap."""
+        nodes = self.roots
+        kinds = self._certified(nodes)
+        self._root_arguments(nodes, kinds)
+        certified = sorted(((node_size(self.K, n), i) for i, (n, kind) in enumerate(zip(nodes, kinds))
+                            if kind is not None), reverse=True)
+        for size, i in certified:
+            self.fate[nodes[i]] = ("certified", len(self.step_cost), kinds[i])
+            self.step_cost.append(self._charge([nodes[i]], [kinds[i]]))
+            self.step_gain.append(size)
+        if not certified:
+            self.step_cost.append(0)
+            self.step_gain.append(0)
+        for node, kind in zip(nodes, kinds):
+            if kind is None:
+                self._push(heap, node)
+
+    def _waves(self, wave: list, heap: list) -> None:
+        """One step per node of the wave, in heap order; the children of its splits are evaluated together."""
+        made = []
+        for _, _, action, node in wave:
+            if action == "split":
+                split = split_choice(node)
+                made.append((node, split, children(node, *split)))
+        flat = [child for _, _, kids in made for child in kids]
+        verdicts = iter(self._certified(flat))
+        results = {node: [(child, next(verdicts)) for child in kids] for node, _, kids in made}
+        splits = {node: split for node, split, _ in made}
+        for _, _, action, node in wave:
+            step = len(self.step_cost)
+            if action == "enumerate":
+                self.fate[node] = ("enumerated", step)
+                self.step_cost.append(enumerate_ops(self.cfg, node_size(self.K, node)))
+                self.step_gain.append(0)
+                continue
+            self.fate[node] = ("split", step, splits[node])
+            kids = results[node]
+            self.step_cost.append(self._charge([c for c, _ in kids], [kind for _, kind in kids]))
+            self.step_gain.append(sum(node_size(self.K, c) for c, kind in kids if kind is not None))
+            for child, kind in kids:
+                if kind is not None:
+                    self.fate[child] = ("certified", step, kind)
                 else:
-                    self.info[node] = ("open", level, split)
-                    if split is not None:
-                        opened.append(node)
-        return opened
+                    self._push(heap, child)
 
-    def _refine(self, level: int, threshold: float) -> bool:
-        """Split every open node larger than the threshold (recursively); False if the node cap was hit."""
-        todo = [n for n in self.open if node_size(self.K, n) > threshold]
-        self.open = [n for n in self.open if node_size(self.K, n) <= threshold]
-        while todo:
-            new = []
-            for node in todo:
-                split = self.info[node][2]
-                self.info[node] = ("split", level, split)
-                new.extend(children(node, *split))
-            if self.evaluated + len(new) > self.node_cap:
-                return False
-            opened = self._evaluate(new, level)
-            todo = [n for n in opened if node_size(self.K, n) > threshold]
-            self.open += [n for n in opened if node_size(self.K, n) <= threshold]
-        return True
+    def last_step(self, limit: float) -> int:
+        """The longest prefix of steps whose proof length fits `limit` (-1: not even the roots)."""
+        last = -1
+        for step, total in enumerate(accumulate(self.step_cost)):
+            if total > limit:
+                break
+            last = step
+        return last
 
-    def _rollback(self, level: int) -> None:
-        """Forget the partial refinement of `level` (the node cap stopped it): the tree stays at level - 1."""
-        for node, (state, at, split) in list(self.info.items()):
-            if at == level and state != "split":
-                del self.info[node]
-        for node, (state, at, split) in list(self.info.items()):
-            if at == level:  # split at this level: open again
-                self.info[node] = ("open", at, split)
+    def _fruitful(self, last: int) -> set:
+        """The nodes split by step `last` whose subtree holds a certified or enumerated leaf (a split without
+        one is written as a given-up leaf: the same bound and proof length, fewer rows)."""
+        splits = sorted(((fate[1], node) for node, fate in self.fate.items() if fate[0] == "split" and fate[1] <= last),
+                        reverse=True)  # children are split after their parents
+        fruitful = set()
+        for _, node in splits:
+            for child in children(node, *self.fate[node][2]):
+                fate = self.fate.get(child)
+                if child in fruitful or (fate is not None and fate[0] != "split" and fate[1] <= last):
+                    fruitful.add(node)
+                    break
+        return fruitful
 
-    def level_of(self, level: int) -> int:
-        """The level of this m's tree that the global `level` uses (frozen at the last one computed)."""
-        return min(level, len(self.cost) - 1)
-
-    def visit(self, level: int):
-        """(node, state, split) for every node of this m's trees at `level`, in preorder, roots in order; a node
-        split at a later level is a leaf in its own state."""
+    def visit(self, last: int):
+        """(node, state, detail) for every node of the tree after step `last`, in preorder, roots in order;
+        detail is the (bin, cut) of a split and the kind of a certified leaf."""
+        fruitful = self._fruitful(last)
         for root in self.roots:
             stack = [root]
             while stack:
                 node = stack.pop()
-                state, at, split = self.info[node]
-                if state == "split" and at > level:
-                    state = "open"
-                yield node, state, split
-                if state == "split":
-                    stack.extend(reversed(children(node, *split)))
+                fate = self.fate.get(node)
+                if fate is None or fate[1] > last or (fate[0] == "split" and node not in fruitful):
+                    yield node, "given up", None
+                elif fate[0] == "enumerated":
+                    yield node, "enumerated", None
+                else:
+                    yield node, fate[0], fate[2]
+                    if fate[0] == "split":
+                        stack.extend(reversed(children(node, *fate[2])))
 
-    def rows(self, level: int, enumerated_counts: dict) -> list[str]:
-        """The witness rows of this m's trees at `level` (preorder, roots in order)."""
-        out = []
-        for node, state, split in self.visit(level):
+    def witness(self, last: int) -> tuple[dict, dict]:
+        """The witness rows of the tree after step `last`, with the enumerated leaves counted exactly."""
+        if last < 0:
+            return {"nodes": [node_row(GIVEN_UP, 0, 0, r) for r in self.roots]}, {"enumerated": 0}
+        tree = list(self.visit(last))
+        enumerated = [node for node, state, _ in tree if state == "enumerated"]
+        stats = {"ops": 0, "exact_path": 0}
+        counts = _enumerated_counts(self.tables, list(enumerate(enumerated)), stats)
+        by_node = {enumerated[i]: c for i, c in counts.items()}
+        rows = []
+        for node, state, detail in tree:
             if state == "split":
-                out.append(node_row(SPLIT, split[0], split[1], node))
-            elif state in ("certified", "positions"):
-                kind = CERTIFIED if state == "certified" else CERTIFIED_POSITIONS
-                out.append(node_row(kind, node_size(self.K, node), 0, node))
+                rows.append(node_row(SPLIT, detail[0], detail[1], node))
+            elif state == "certified":
+                rows.append(node_row(detail, node_size(self.K, node), 0, node))
             elif state == "enumerated":
-                out.append(node_row(ENUMERATED, enumerated_counts[node], 0, node))
+                rows.append(node_row(ENUMERATED, by_node[node], 0, node))
             else:
-                out.append(node_row(GIVEN_UP, 0, 0, node))
-        return out
-
-    def enumerated(self, level: int) -> list:
-        """The enumerated leaves of the tree at `level`."""
-        return [node for node, state, _ in self.visit(level) if state == "enumerated"]
-
-
-def _search_all(tables: MaxOfKTables, limit: float, progress: bool):
-    """Every max token's search, the global levels, and the finest level whose proof length fits `limit`."""
-    cfg = tables.config
-    V, K = cfg.d_vocab, cfg.n_ctx
-    small = V ** K <= ENUMERABLE
-    enum_limit = SMALL_ENUM_LIMIT if small else ENUM_LIMIT
-    min_nodes, total_nodes = (SMALL_MIN_NODES, SMALL_TOTAL_NODES) if small else (MIN_NODES, TOTAL_NODES)
-    largest = max(node_size(K, r) for r in roots(V, K))
-    levels = [float("inf")] + [float(2 ** e) for e in range(largest.bit_length(), enum_limit.bit_length() - 2, -1)]
-    intervals = table_intervals(tables)
-    base = table_ops(cfg) + 2 * V * (V + K)
-    searches = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=V, desc="branch and bound (search)", unit="max", leave=False)
-    total = V ** K
-    for m in range(V):
-        mass = sum(node_size(K, r) for r in roots(V, K) if r[1] == m)
-        cap = min_nodes + total_nodes * mass // total
-        searches.append(MaxSearch(tables, intervals, m, levels, limit - base, cap, enum_limit))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    # global level L uses each m's tree at min(L, its last level); an m over the budget at level l bars L >= l
-    deepest = min([len(s.cost) - 1 for s in searches if s.over_budget] + [len(levels) - 1])
-    costs = [base + sum(s.cost[s.level_of(L)] for s in searches) for L in range(deepest + 1)]
-    level = -1  # -1: every root given up
-    for candidate, cost in enumerate(costs):
-        if cost > limit:
-            break
-        level = candidate
-    return searches, levels, costs, level, base
+                rows.append(node_row(GIVEN_UP, 0, 0, node))
+        return {"nodes": rows}, {"enumerated": len(enumerated), "enumerated_correct": sum(by_node.values())}
 
 
 def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
-    """The witness of the finest tree whose proof length (without exact-path arb operations) fits the
-    budget (None: no limit; the search then stops at the exact tree or where the node caps stop it)."""
+    """The witness of the longest step prefix whose proof length (without exact-path arb operations) fits the
+    budget (None: no limit; the search then runs until no given-up leaf can be refined, or MAX_EVALUATED)."""
     limit = float("inf") if budget is None else float(budget)
-    return witness_of(tables, _search_all(tables, limit, progress))
+    found = Search(tables, limit, progress=progress)
+    return witness_of(found, limit)
 
 
-def witness_of(tables: MaxOfKTables, searched) -> tuple[dict, dict]:
-    """The witness (and search statistics) of the level that `_search_all` chose."""
-    searches, levels, costs, level, base = searched
-    enumerated = [n for s in searches for n in s.enumerated(s.level_of(level))] if level >= 0 else []
-    stats = {"ops": 0, "exact_path": 0}
-    counts = _enumerated_counts(tables, list(enumerate(enumerated)), stats)
-    by_node = {enumerated[i]: c for i, c in counts.items()}
-    rows = []
-    for s in searches:
-        rows += s.rows(s.level_of(level), by_node) if level >= 0 else [node_row(GIVEN_UP, 0, 0, r) for r in s.roots]
-    info = {"level": level, "levels": len(levels), "threshold": levels[level] if level >= 0 else None,
-            "nodes": len(rows), "evaluated": sum(s.evaluated for s in searches),
-            "predicted_ops": costs[level] if level >= 0 else base}
-    return {"nodes": rows}, info
+def witness_of(found: Search, limit: float) -> tuple[dict, dict]:
+    """The witness (and search statistics) of the longest prefix of `found` within `limit`."""
+    last = found.last_step(limit)
+    witness, info = found.witness(last)
+    info.update(steps=len(found.step_cost), last_step=last, nodes=len(witness["nodes"]), evaluated=found.evaluated,
+                predicted_ops=sum(found.step_cost[: last + 1]), search_s=found.seconds)
+    return witness, info
 
 
-def frontier(tables: MaxOfKTables, budget: float | None = None, searched=None) -> list[tuple[int, int]]:
-    """(proof length without arb operations, proven-correct inputs) of the tree at every level up to the
-    budget's: the bound against proof length that --budget can reach (one search, exact counts)."""
-    limit = float("inf") if budget is None else float(budget)
-    searches, _, costs, level, _ = searched or _search_all(tables, limit, False)
-    K = tables.config.n_ctx
-    leaves = [(node, s.info[node][1]) for s in searches for node in s.info
-              if s.info[node][0] in ("certified", "positions", "enumerated")]
-    enumerated = [node for node, _ in leaves if searches[node[1]].info[node][0] == "enumerated"]
-    proven = _enumerated_counts(tables, list(enumerate(enumerated)), {"ops": 0, "exact_path": 0})
-    value = {enumerated[i]: c for i, c in proven.items()}
-    gains = [[0] * len(s.cost) for s in searches]  # proven-correct inputs of the leaves made at each level
-    for node, created in leaves:
-        gains[node[1]][created] += value.get(node, node_size(K, node))
-    cumulative = [list(accumulate(g)) for g in gains]
-    return [(costs[L], sum(c[s.level_of(L)] for s, c in zip(searches, cumulative))) for L in range(level + 1)]
+def frontier(found: Search, limit: float = float("inf"), points: int = 40) -> list[tuple[int, int]]:
+    """(proof length without arb operations, proven-correct inputs) after about `points` prefixes of the step
+    sequence, evenly spaced in log proof length up to `limit`: the bound against proof length that --budget
+    buys (exact counts: enumerated leaves are counted with the checker's evaluator)."""
+    last = found.last_step(limit)
+    if last < 0:
+        return []
+    cost = list(accumulate(found.step_cost[: last + 1]))
+    enumerated = [node for node, fate in found.fate.items() if fate[0] == "enumerated" and fate[1] <= last]
+    proven = _enumerated_counts(found.tables, list(enumerate(enumerated)), {"ops": 0, "exact_path": 0})
+    gain = list(found.step_gain[: last + 1])
+    for i, count in proven.items():
+        gain[found.fate[enumerated[i]][1]] += count
+    gained = list(accumulate(gain))
+    targets = np.geomspace(cost[0], cost[-1], points) if cost[-1] > cost[0] else [cost[0]]
+    steps = sorted({int(np.searchsorted(cost, t, side="right")) - 1 for t in targets} | {0, last})
+    return [(cost[s], gained[s]) for s in steps if s >= 0]

@@ -6,8 +6,9 @@ non-query positions hold m). The roots (one per (q, m, c)) partition the input s
 in two and has one child per way of dividing that bin's count, so children partition their parent. The
 checker re-derives every node from its parent and compares it with the witness row, recounts every leaf,
 and decides every leaf itself:
-- certified (kind 1): a rigorous float64 upper bound of every wrong-minus-right logit difference over the
-  whole leaf (position-aware, per output) is < 0, so all its inputs are correct;
+- certified (kinds 1, 4, 5): a rigorous float64 upper bound of every wrong-minus-right logit difference over
+  the whole leaf (per output; mixture, position-aware, or sorted mixture over positions) is < 0, so all its
+  inputs are correct;
 - enumerated (kind 2): each input is decided by brute force's evaluator (float fast path with its error
   threshold, exact path for the rest); undecided counts as wrong;
 - given up (kind 3): counts as wrong, costs nothing.
@@ -17,8 +18,9 @@ Witness: `nodes`, a vector of strings, one row per node in preorder, roots in th
 (one string per row keeps the file's token count, hence its parse time, small).
     kind 0 split: a = bin index (0-based), b = cut (lo < b < hi); children for a' = 0..n of that bin, a' of
     its tokens in [lo, b) and n - a' in [b, hi), in that order.
-    kind 1 certified: a = the leaf's number of inputs; kind 2 enumerated: a = its number of proven-correct
-    inputs; kind 3 given up: a = 0. For leaves b = 0.
+    kinds 1 (mixture bound), 4 (position-aware bound) and 5 (sorted mixture bound) certified: a = the leaf's
+    number of inputs; kind 2 enumerated: a = its number of proven-correct inputs; kind 3 given up: a = 0.
+    For leaves b = 0.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from math import factorial, prod
 
 import numpy as np
 
-from checker.budget import charge
+from checker.budget import PY_STEP_WORK, charge
 from checker.exact import down, dyadic_interval, mul_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
@@ -38,9 +40,10 @@ from checker.schemas import Rejected, SchemaResult
 from checker.schemas.brute_force import ExactEvaluator, exact_input_work, fast_path_tables, query_fast_path
 from checker.schemas.cubic import exp_bounds
 
-SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS = 0, 1, 2, 3, 4
+SPLIT, CERTIFIED, ENUMERATED, GIVEN_UP, CERTIFIED_POSITIONS, CERTIFIED_SORTED = 0, 1, 2, 3, 4, 5
 KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN_UP: "given up",
-         CERTIFIED_POSITIONS: "certified"}
+         CERTIFIED_POSITIONS: "certified", CERTIFIED_SORTED: "certified"}
+CERTIFIED_KINDS = (CERTIFIED, CERTIFIED_POSITIONS, CERTIFIED_SORTED)
 ENUM_CHUNK = 1 << 14  # at most this many inputs per fast-path call
 
 
@@ -140,7 +143,8 @@ def walk(cfg: ModelConfig, rows: list) -> list[tuple[int, int, int, Node]]:
                 leaves.append((index, kind, a, node))
             else:
                 raise Rejected(f"node {index}: unknown kind {kind} (0 split, 1 certified by the mixture bound, "
-                               "2 enumerated, 3 given up, 4 certified by the position-aware bound)")
+                               "2 enumerated, 3 given up, 4 certified by the position-aware bound, 5 certified by "
+                               "the sorted mixture bound)")
             index += 1
     if index != len(rows):
         raise Rejected(f"node {index}: {len(rows) - index} rows after the last root's tree (overlapping leaves)")
@@ -180,6 +184,7 @@ class MaxBounds:
             cq_hi = up(a_hi[qs, K - 1] * e_hi[qs, qs])
             self.C = mul_upper(cq_lo[:, None], cq_hi[:, None], wq)  # [q, j]
         self.X: dict[int, np.ndarray] = {}
+        self._levels = None
 
     def ops(self) -> int:
         """Operations to form P and C (about 8 per entry)."""
@@ -246,6 +251,70 @@ class MaxBounds:
                 for i in range(n):
                     total = up(total + delta[:, i, :])
             return np.all(finite & np.isfinite(total) & (total < 0), axis=1)
+
+
+    def range_levels(self) -> np.ndarray:
+        """levels[l, q, k, j] = max of P[q, k : k + 2^l, j] (a sparse table over k; -inf past the end)."""
+        if self._levels is None:
+            levels = [self.P]
+            while 2 ** len(levels) <= self.m + 1:
+                step = 2 ** (len(levels) - 1)
+                prev = levels[-1]
+                levels.append(np.concatenate([np.maximum(prev[:, :-step], prev[:, step:]),
+                                              np.full_like(prev[:, :step], -np.inf)], axis=1))
+            self._levels = np.stack(levels)
+        return self._levels
+
+    def range_ops(self) -> int:
+        """Operations to form the sparse table of P."""
+        return (self.m + 1) ** 2 * (self.V - 1) * max(0, (self.m + 1).bit_length() - 1)
+
+    def certified_sorted(self, qs: np.ndarray, lows: np.ndarray, highs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The sorted mixture bound for a batch of nodes of this m: node n has query qs[n] and, for each type t,
+        counts[n, t] non-query positions holding tokens of [lows[n, t], highs[n, t]) (the m-type is [m, m+1));
+        the counts of a node add up to K - 1. True where every j != m has an upper bound < 0 over the node."""
+        counts = np.asarray(counts, dtype=np.int64)
+        used = counts > 0
+        lows = np.where(used, lows, self.m)
+        highs = np.where(used, highs, self.m + 1)
+        floor_log2 = np.array([max(0, w.bit_length() - 1) for w in range(self.m + 2)])
+        level = floor_log2[highs - lows]  # 2^level <= width < 2^(level + 1)
+        table = self.range_levels()
+        q = np.asarray(qs, dtype=np.int64)[:, None]
+        with np.errstate(invalid="ignore"):
+            worst = np.maximum(table[level, q, lows], table[level, q, highs - 2 ** level])  # [n, t, j]
+        return self.sorted_certified(qs, worst, counts)
+
+    def sorted_certified(self, qs: np.ndarray, worst: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """True where C[q, j] + sum_s mul_upper(a_lo sorted[s], a_hi sorted[s], v[s]) < 0 for every j != m, with
+        v the types' worst P (worst[n, t, j], type t on counts[n, t] positions) one per non-query position,
+        sorted descending (the rearrangement inequality, docs/proofs/branch-and-bound.md)."""
+        K = self.K
+        q = np.asarray(qs, dtype=np.int64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            slot_type = (np.cumsum(counts, axis=1)[:, None, :] <= np.arange(K - 1)[None, :, None]).sum(axis=2)
+            slots = np.take_along_axis(worst, slot_type[:, :, None], axis=1)  # [n, K-1, j]: one type per position
+            finite = np.all(np.isfinite(slots), axis=(1, 2))  # a NaN would escape the sort
+            slots = -np.sort(-slots, axis=1)  # descending over positions
+            a_lo = -np.sort(-self.a_lo[q, : K - 1], axis=1)  # [n, K-1], each descending
+            a_hi = -np.sort(-self.a_hi[q, : K - 1], axis=1)
+            total = self.C[q]
+            for s in range(K - 1):
+                total = up(total + mul_upper(a_lo[:, s, None], a_hi[:, s, None], slots[:, s, :]))
+            return finite & np.all(np.isfinite(total) & (total < 0), axis=1)
+
+
+def sorted_types(K: int, node: Node) -> list[tuple[int, int, int]]:
+    """(low, high, count) of the node's types: the m-type [m, m+1) and its bins, for `certified_sorted`."""
+    _, m, bins = node
+    return [(m, m + 1, K - 1 - sum(n for n, _ in bins))] + bins_of(node)
+
+
+def sorted_ops(K: int, V: int, node: Node) -> int:
+    """Operations the checker counts for one leaf of the sorted mixture bound (range maxima, gather, sort,
+    products and sums, per wrong output)."""
+    types = 1 + len(node[2])
+    return (V - 1) * (2 * types + (K - 1) * (4 + max(1, (K - 1).bit_length())) + 2)
 
 
 def certify_ops(K: int, V: int, node: Node, position_aware: bool) -> int:
@@ -337,6 +406,21 @@ def table_intervals(tables: MaxOfKTables):
             exp_bounds(tables))
 
 
+def failing_sorted(bounds: MaxBounds, leaves: list, chunk: int = 4096) -> list:
+    """The (row index, node) of the leaves (all of max bounds.m) that the sorted mixture bound does not certify."""
+    K = bounds.K
+    failing = []
+    for start in range(0, len(leaves), chunk):
+        part = leaves[start: start + chunk]
+        width = max(len(node[2]) for _, node in part) + 1
+        types = np.array([sorted_types(K, node) + [(bounds.m, bounds.m + 1, 0)] * (width - 1 - len(node[2]))
+                          for _, node in part], dtype=np.int64)  # [n, t, (low, high, count)]
+        ok = bounds.certified_sorted(np.array([node[0] for _, node in part]), types[..., 0], types[..., 1],
+                                     types[..., 2])
+        failing += [leaf for leaf, good in zip(part, ok) if not good]
+    return failing
+
+
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Branch and bound: accuracy >= (sum over leaves of their proven-correct inputs) / d_vocab^K."""
     w = dict(cert.witness)
@@ -352,26 +436,34 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     counts = {"certified": 0, "enumerated": 0, "given up": 0}
     correct = 0
     certify_groups = defaultdict(list)  # (m, bins, position-aware) -> [(row index, q)]
+    sorted_leaves = defaultdict(list)  # m -> [(row index, node)] of the sorted mixture bound
     enumerate_leaves = []
     for index, kind, claimed, node in leaves:
         size = node_size(K, node)
         counts[KINDS[kind]] += size
-        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+        if kind in CERTIFIED_KINDS:
             if claimed != size:
                 raise Rejected(f"node {index} {describe(node)}: certified leaf says {claimed} inputs, it has {size}")
-            certify_groups[(node[1], node[2], kind == CERTIFIED_POSITIONS)].append((index, node[0]))
-            stats["ops"] += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
+            if kind == CERTIFIED_SORTED:
+                sorted_leaves[node[1]].append((index, node))
+                stats["ops"] += sorted_ops(K, V, node)
+            else:
+                certify_groups[(node[1], node[2], kind == CERTIFIED_POSITIONS)].append((index, node[0]))
+                stats["ops"] += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
+            correct += size
         elif kind == ENUMERATED:
             enumerate_leaves.append((index, node))
         elif claimed != 0:
             raise Rejected(f"node {index} {describe(node)}: a given-up leaf counts 0 inputs, it says {claimed}")
-    intervals = table_intervals(tables) if certify_groups else None
+    intervals = table_intervals(tables) if certify_groups or sorted_leaves else None
     by_m = defaultdict(list)
     for (m, bins, position_aware), members in certify_groups.items():
         by_m[m].append((bins, position_aware, members))
-    for done, (m, groups) in enumerate(sorted(by_m.items())):
+    ms = sorted(set(by_m) | set(sorted_leaves))
+    for done, m in enumerate(ms):
         bounds = MaxBounds(intervals, m)
         stats["ops"] += bounds.ops()
+        groups = by_m.get(m, [])
         needed = {q for bins, position_aware, members in groups if position_aware for _, q in members}
         bounds.position_table(sorted(needed))
         stats["ops"] += len(needed) * bounds.position_ops()
@@ -381,9 +473,13 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
                 if not good:
                     raise Rejected(f"node {index} {describe((q, m, bins))}: not certified (some wrong output's "
                                    f"{'position-aware' if position_aware else 'mixture'} bound is not < 0)")
-                correct += node_size(K, (q, m, bins))
+        if sorted_leaves.get(m):
+            stats["ops"] += bounds.range_ops()
+            for index, node in failing_sorted(bounds, sorted_leaves[m]):
+                raise Rejected(f"node {index} {describe(node)}: not certified (some wrong output's sorted mixture "
+                               "bound is not < 0)")
         if progress is not None:
-            progress(done + 1, len(by_m))
+            progress(done + 1, len(ms))
     for index, proven in _enumerated_counts(tables, enumerate_leaves, stats).items():
         claimed = _row_node(rows[index])[1]
         if proven != claimed:
@@ -403,16 +499,27 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     )
 
 
+ROW_STEPS = 10  # interpreted steps per row (parsing, the walk, grouping)
+PLACEMENT_STEPS = 100  # interpreted steps per placement of an enumerated leaf (its arrays and fast-path calls)
+
+
+def placements(K: int, node: Node) -> int:
+    """Number of ways to place the node's types on the non-query positions (the enumeration's outer loop)."""
+    counts = [n for n, _ in node[2]]
+    return factorial(K - 1) // (factorial(K - 1 - sum(counts)) * prod(factorial(n) for n in counts))
+
+
 def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
-    """(checker operations, peak memory bytes) from the header and the witness's shape, without checking:
-    the operations the check counts except the exact path's arb operations."""
+    """(work, peak memory bytes) from the header and the witness's shape, without checking: the operations the
+    check counts except the exact path's arb operations (charged when known, as brute force does), plus the
+    interpreted steps per row and per placement of every enumerated leaf."""
     V, K = config.d_vocab, config.n_ctx
     rows = witness.get("nodes")
     ops = table_ops(config) + 2 * V * (V + K)
     peak = 8 * 16 * V * V  # float enclosures of the tables
     if not isinstance(rows, list):
         return ops, peak
-    ms, position_qs = set(), set()
+    ms, position_qs, range_ms = set(), set(), set()
     for row in rows:
         try:
             kind, _, _, node = _row_node(row)
@@ -420,15 +527,23 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
             continue
         if not (node[1] < V and sum(n for n, _ in node[2]) <= K - 1 and all(hi <= V for _, hi in node[2])):
             continue  # not a node of this model (the check rejects it); keeps the counting cheap
-        if kind in (CERTIFIED, CERTIFIED_POSITIONS):
+        if kind == CERTIFIED_SORTED:
+            ops += sorted_ops(K, V, node)
+            ms.add(node[1])
+            range_ms.add(node[1])
+        elif kind in (CERTIFIED, CERTIFIED_POSITIONS):
             ops += certify_ops(K, V, node, kind == CERTIFIED_POSITIONS)
             ms.add(node[1])
             if kind == CERTIFIED_POSITIONS:
                 position_qs.add((node[0], node[1]))
         elif kind == ENUMERATED:
-            ops += enumerate_ops(config, node_size(K, node))
+            ops += enumerate_ops(config, node_size(K, node)) + PY_STEP_WORK * PLACEMENT_STEPS * placements(K, node)
+    ops += PY_STEP_WORK * ROW_STEPS * len(rows)
     ops += sum(8 * (m + 1) * (m + 2) * (V - 1) for m in ms)
     ops += sum(8 * max(1, K - 1) * (m + 1) * (V - 1) for _, m in position_qs)
+    ops += sum((m + 1) ** 2 * (V - 1) * max(0, (m + 1).bit_length() - 1) for m in range_ms)
     if ms:
         peak += 8 * 8 * V * V * V + 8 * 4 * V * max(1, K - 1) * V * V  # P, X for every query, temporaries
+    if range_ms:
+        peak += 8 * V ** 3 * max(1, V.bit_length()) + 8 * 4096 * (V + 2 * K) * V  # sparse table, one chunk
     return ops, peak + 8 * ENUM_CHUNK * (K + 2) * V
