@@ -175,8 +175,6 @@ def _time_limit(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="review finding in checker/schemas/branch_and_bound.py"
-                   " (not this review's file): estimate() computes factorial(n_ctx - 1) for every row")
 def test_branch_and_bound_estimate_is_cheap_on_a_long_context():
     """The budget's estimate must cost little next to the work it refuses. branch-and-bound's estimate evaluates
     node_size (factorials of n_ctx - 1 = 65535) for every witness row: about a second a row, so a 2 KB witness of
@@ -188,6 +186,15 @@ def test_branch_and_bound_estimate_is_cheap_on_a_long_context():
     rows = ["2 0 0 1 1 32767 1"] * 100  # enumerated leaves of (q 1, max 1, 32767 tokens in [0, 1))
     with _time_limit(5):
         schema_estimate("branch-and-bound", 1, cfg, {"nodes": rows})
+    from checker.maxofk import build_tables
+    from checker.schemas import Rejected
+    from checker.schemas.branch_and_bound import check
+
+    params = random_params(cfg, 0)
+    cert = Certificate(1, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params, {"nodes": rows},
+                       Fraction(0), {})
+    with _time_limit(5), pytest.raises(Rejected, match="n_ctx up to"):
+        check(cert, build_tables(cfg, params))
 
 
 def test_the_witness_memory_counts_against_the_memory_budget():

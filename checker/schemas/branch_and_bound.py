@@ -421,8 +421,13 @@ def failing_sorted(bounds: MaxBounds, leaves: list, chunk: int = 4096) -> list:
     return failing
 
 
+MAX_CONTEXT = 1025  # node sizes are multinomials of n_ctx - 1, computed exactly for every row: kept cheap
+
+
 def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     """Branch and bound: accuracy >= (sum over leaves of their proven-correct inputs) / d_vocab^K."""
+    if tables.config.n_ctx > MAX_CONTEXT:
+        raise Rejected(f"branch-and-bound v1 handles n_ctx up to {MAX_CONTEXT}, this model has {tables.config.n_ctx}")
     w = dict(cert.witness)
     rows = w.pop("nodes", None)
     if w:
@@ -517,7 +522,7 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     rows = witness.get("nodes")
     ops = table_ops(config) + 2 * V * (V + K)
     peak = 8 * 16 * V * V  # float enclosures of the tables
-    if not isinstance(rows, list):
+    if not isinstance(rows, list) or K > MAX_CONTEXT:  # the check rejects such a witness or model at once
         return ops, peak
     ms, position_qs, range_ms = set(), set(), set()
     for row in rows:
