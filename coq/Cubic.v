@@ -106,33 +106,51 @@ Definition class_of (pk : list D) (wp : list (D * D)) (Qt : D) (q m c kappa : na
   ((Nat.leb q m && (Nat.eqb q m || Nat.ltb c n) && place_ok A B Qt c)%bool,
    grid V (fun k => Nat.ltb k m && dle tau (rd pk k))).
 
+(** The tables, each a list (of lists) computed once by [cubic_info] ([let]). *)
+Definition qvt_t : list (list D) := grid V qvec.
+Definition ekt_t : list (list D) := grid V ekvec.
+Definition pkt_t : list (list D) := grid K pkvec.
+(** the scores [SE(q, k)] (token part) and [SP(q, i)] (position part), times [sqrt d_head] *)
+Definition set_t (qvt ekt : list (list D)) : list (list D) :=
+  grid V (fun q => grid V (fun k => dot (d_head d) (rd (nth q qvt [])) (rd (nth k ekt [])))).
+Definition spt_t (qvt pkt : list (list D)) : list (list D) :=
+  grid V (fun q => grid K (fun i => dot (d_head d) (rd (nth q qvt [])) (rd (nth i pkt [])))).
+(** the softmax factors of one row of scores, relative to the row's largest *)
+Definition wt_t (st : list (list D)) (len : nat) : list (list (D * D)) :=
+  grid V (fun q => let row := nth q st [] in let mx := dmaxl row in grid len (fun k => wbounds mx (rd row k))).
+Definition cut_t : list (list D) := grid V (fun q => grid V (cu q)).
+Definition eout_t : list (list D) := grid V (fun k => grid V (ovu (eovec k))).
+Definition pout_t : list (list D) := grid K (fun i => grid V (ovu (povec i))).
+(** [pn(m, j)]: the worst non-query position's margin change; [dep(m, k)]: the least value-path margin
+    of token [k] at a non-query position, over wrong outputs *)
+Definition pnt_t (pout : list (list D)) : list (list D) :=
+  grid V (fun m => grid V (fun j => dminl (map (fun i => dminus (at2 d0 pout i m) (at2 d0 pout i j)) (seq 0 n)))).
+Definition dept_t (eout pnt : list (list D)) : list (list D) :=
+  grid V (fun m => grid V (fun k =>
+    dminl (map (fun j => dplus (dminus (at2 d0 eout k m) (at2 d0 eout k j)) (at2 d0 pnt m j)) (others V m)))).
+
 Definition Hints : Type := list (list (list nat)).
 
-(** Every table is computed once ([let]). [info] at [(q, m, c)]: (certified, the bits of [P]). *)
+(** the classes [(q, m, c)] of one [(q, m)]: [pk] holds [Pk(k)], [Qt] the query term *)
+Definition qm_info (cut : list (list D)) (wet wpt : list (list (D * D))) (eout pout dept : list (list D))
+    (hints : Hints) (q m : nat) : list (bool * list bool) :=
+  let cm := mindiff (nth q cut []) m in
+  let we := nth q wet [] in
+  let wp := nth q wpt [] in
+  let pk := grid V (fun k => wlow (nth k we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm (at2 d0 dept m k)))) in
+  let dq := dminl (map (fun j => dplus (dminus (at2 d0 eout q m) (at2 d0 eout q j))
+                                       (dminus (at2 d0 pout n m) (at2 d0 pout n j))) (others V m)) in
+  let Qt := wlow (nth n wp (d0, d0)) (wlow (nth q we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm dq))) in
+  grid K (fun c => class_of pk wp Qt q m c (at3 O hints q m c)).
+
+(** [info] at [(q, m, c)]: (certified, the bits of [P]). *)
 Definition cubic_info (hints : Hints) : list (list (list (bool * list bool))) :=
-  let qvt := grid V qvec in
-  let ekt := grid V ekvec in
-  let pkt := grid K pkvec in
-  let set := grid V (fun q => grid V (fun k => dot (d_head d) (rd (nth q qvt [])) (rd (nth k ekt [])))) in
-  let spt := grid V (fun q => grid K (fun i => dot (d_head d) (rd (nth q qvt [])) (rd (nth i pkt [])))) in
-  let wet := grid V (fun q => let row := nth q set [] in let mx := dmaxl row in grid V (fun k => wbounds mx (rd row k))) in
-  let wpt := grid V (fun q => let row := nth q spt [] in let mx := dmaxl row in grid K (fun i => wbounds mx (rd row i))) in
-  let cut := grid V (fun q => grid V (cu q)) in
-  let eout := grid V (fun k => grid V (ovu (eovec k))) in
-  let pout := grid K (fun i => grid V (ovu (povec i))) in
-  let pnt := grid V (fun m => grid V (fun j =>
-               dminl (map (fun i => dminus (at2 d0 pout i m) (at2 d0 pout i j)) (seq 0 n)))) in
-  let dept := grid V (fun m => grid V (fun k =>
-               dminl (map (fun j => dplus (dminus (at2 d0 eout k m) (at2 d0 eout k j)) (at2 d0 pnt m j)) (others V m)))) in
-  grid V (fun q => grid V (fun m =>
-    let cm := mindiff (nth q cut []) m in
-    let we := nth q wet [] in
-    let wp := nth q wpt [] in
-    let pk := grid V (fun k => wlow (nth k we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm (at2 d0 dept m k)))) in
-    let dq := dminl (map (fun j => dplus (dminus (at2 d0 eout q m) (at2 d0 eout q j))
-                                         (dminus (at2 d0 pout n m) (at2 d0 pout n j))) (others V m)) in
-    let Qt := wlow (nth n wp (d0, d0)) (wlow (nth q we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm dq))) in
-    grid K (fun c => class_of pk wp Qt q m c (at3 O hints q m c)))).
+  let qvt := qvt_t in let ekt := ekt_t in let pkt := pkt_t in
+  let set := set_t qvt ekt in let spt := spt_t qvt pkt in
+  let wet := wt_t set V in let wpt := wt_t spt K in
+  let cut := cut_t in let eout := eout_t in let pout := pout_t in
+  let pnt := pnt_t pout in let dept := dept_t eout pnt in
+  grid V (fun q => grid V (fun m => qm_info cut wet wpt eout pout dept hints q m)).
 
 Definition triples : list (nat * nat * nat) :=
   flat_map (fun q => flat_map (fun m => map (fun c => (q, m, c)) (seq 0 K)) (seq 0 V)) (seq 0 V).
@@ -406,3 +424,219 @@ Proof.
   apply sum_ext; intros a _; dlin; rewrite D2R_xk; change (qpos M) with n; unfold x; cbn [model_of WE Wpos WU bO bU]; ring.
 Qed.
 End Links.
+
+Lemma wbounds_spec d p r smax s : (1 <= d_head d)%nat -> D2R s <= D2R smax ->
+  0 <= D2R (fst (wbounds d p r smax s)) /\
+  D2R (fst (wbounds d p r smax s)) <= exp ((D2R s - D2R smax) / sqrt (INR (d_head d)))
+  <= D2R (snd (wbounds d p r smax s)).
+Proof.
+  intros HD Hs; unfold wbounds; cbn [fst snd].
+  set (sq := sqrt (INR (d_head d))).
+  set (dl := dminus smax s).
+  assert (Hdl : D2R dl = D2R smax - D2R s) by (unfold dl; apply D2R_dminus).
+  assert (Hsq : Q2R (sqrt_lo p (d_head d)) <= sq <= Q2R (sqrt_hi p (d_head d))) by apply sqrt_bounds.
+  assert (Hsq0 : 0 < Q2R (sqrt_lo p (d_head d))) by (apply sqrt_lo_pos; exact HD).
+  assert (Hlo : ~ (sqrt_lo p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
+  assert (Hhi : ~ (sqrt_hi p (d_head d) == 0)%Q) by (intros E; apply Qeq_eqR in E; rewrite Q2R_0 in E; lra).
+  assert (Ec := dceil_ge (- Z.of_nat p) dl).
+  assert (Ef := dfloor_le (- Z.of_nat p) dl).
+  assert (Ef0 : 0 <= D2R (dfloor (- Z.of_nat p) dl)) by (apply dfloor_nonneg; lra).
+  assert (Earg : (D2R s - D2R smax) / sq = - (D2R dl / sq)) by (rewrite Hdl; field; lra).
+  rewrite Earg.
+  assert (Hy1 : Q2R (D2Q (dceil (- Z.of_nat p) dl) / sqrt_lo p (d_head d))
+                = D2R (dceil (- Z.of_nat p) dl) / Q2R (sqrt_lo p (d_head d)))
+    by (rewrite Q2R_div, Q2R_D2Q by exact Hlo; reflexivity).
+  assert (Hy2 : Q2R (D2Q (dfloor (- Z.of_nat p) dl) / sqrt_hi p (d_head d))
+                = D2R (dfloor (- Z.of_nat p) dl) / Q2R (sqrt_hi p (d_head d)))
+    by (rewrite Q2R_div, Q2R_D2Q by exact Hhi; reflexivity).
+  destruct (exp_lof_spec p r (D2Q (dceil (- Z.of_nat p) dl) / sqrt_lo p (d_head d))) as [L0 L1];
+    [rewrite Hy1; apply div_nonneg; lra |].
+  assert (U := exp_hif_spec p r (D2Q (dfloor (- Z.of_nat p) dl) / sqrt_hi p (d_head d))).
+  split; [exact L0 | split].
+  - eapply Rle_trans; [exact L1 |]; apply exp_mono, Ropp_le_contravar; rewrite Hy1.
+    apply Rle_trans with (D2R dl / Q2R (sqrt_lo p (d_head d))); [apply div_mono; lra |].
+    unfold Rdiv; apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra | lra].
+  - eapply Rle_trans; [| apply U; rewrite Hy2; apply div_nonneg; lra].
+    apply exp_mono, Ropp_le_contravar; rewrite Hy2.
+    apply Rle_trans with (D2R (dfloor (- Z.of_nat p) dl) / sq); [apply div_mono; lra |].
+    unfold Rdiv; apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra | lra].
+Qed.
+
+Lemma bools_complete k l : length l = k -> In l (bools k).
+Proof.
+  revert l; induction k as [| k IH]; intros l Hl.
+  - destruct l; [left; reflexivity | discriminate].
+  - destruct l as [| b l]; [discriminate |]; simpl in Hl; simpl.
+    apply in_flat_map; exists l; split; [apply IH; lia |].
+    destruct b; simpl; auto.
+Qed.
+
+Lemma filter_map_id {A} (f : A -> bool) l : length (filter (fun b => b) (map f l)) = length (filter f l).
+Proof. induction l as [| a l IH]; simpl; [reflexivity | destruct (f a); simpl; rewrite IH; reflexivity]. Qed.
+
+Lemma count_split {A} (f g : A -> bool) l : (forall a, In a l -> (f a || g a)%bool = true) ->
+  (forall a, f a = true -> g a = false) -> (length (filter f l) + length (filter g l) = length l)%nat.
+Proof.
+  induction l as [| a l IH]; intros H1 H2; simpl; [reflexivity |].
+  assert (IH' := IH (fun b Hb => H1 b (or_intror Hb)) H2).
+  specialize (H1 a (or_introl eq_refl)).
+  destruct (f a) eqn:F; [rewrite (H2 a F) | simpl in H1; rewrite H1]; simpl; lia.
+Qed.
+
+Lemma nth_map_lt {A B} (f : A -> B) l i da db : (i < length l)%nat -> nth i (map f l) db = f (nth i l da).
+Proof. intros H; rewrite nth_indep with (d' := f da) by (rewrite map_length; exact H); apply map_nth. Qed.
+
+Lemma in_grid {A} n (f : nat -> A) i : (i < n)%nat -> In (f i) (grid n f).
+Proof. intros H; apply in_map, in_seq; lia. Qed.
+Lemma grid_length {A} n (f : nat -> A) : length (grid n f) = n.
+Proof. unfold grid; rewrite map_length, seq_length; reflexivity. Qed.
+
+(** *** One class: every input of a certified class is correct *)
+Section ClassProof.
+Variable d : Data.
+Variables p r : nat.
+Local Notation M := (model_of d).
+Local Notation V := (d_vocab d).
+Local Notation K := (n_ctx d).
+Local Notation n := (qp d).
+
+Variables (cut : list (list D)) (wet wpt : list (list (D * D))) (eout pout dept : list (list D)).
+Hypothesis Tcut : forall q j, (q < V)%nat -> (j < V)%nat -> rd (nth q cut []) j = cu d q j.
+Hypothesis Twe : forall q, (q < V)%nat -> exists mx, forall k, (k < V)%nat ->
+  nth k (nth q wet []) (d0, d0) = wbounds d p r mx (SEf d q k) /\ D2R (SEf d q k) <= D2R mx.
+Hypothesis Twp : forall q, (q < V)%nat -> exists mx, forall i, (i < K)%nat ->
+  nth i (nth q wpt []) (d0, d0) = wbounds d p r mx (SPf d q i) /\ D2R (SPf d q i) <= D2R mx.
+Hypothesis Teout : forall k j, (k < V)%nat -> (j < V)%nat -> at2 d0 eout k j = EOU d k j.
+Hypothesis Tpout : forall i j, (i < K)%nat -> (j < V)%nat -> at2 d0 pout i j = POU d i j.
+Hypothesis Tdep : forall m k j i, (m < V)%nat -> (k < V)%nat -> (j < V)%nat -> j <> m -> (i < n)%nat ->
+  D2R (at2 d0 dept m k) <= (D2R (EOU d k m) - D2R (EOU d k j)) + (D2R (POU d i m) - D2R (POU d i j)).
+
+Theorem class_sound hints q m c t :
+  (1 <= K)%nat -> (1 <= d_head d)%nat -> (q < V)%nat -> (m < V)%nat -> (c < K)%nat ->
+  fst (nth c (qm_info d p cut wet wpt eout pout dept hints q m) (false, [])) = true ->
+  length t = K ->
+  in_class_q m (fun k => nth k (snd (nth c (qm_info d p cut wet wpt eout pout dept hints q m) (false, []))) false)
+             q c t = true ->
+  correct M t.
+Proof.
+  intros HK HD Hq Hm Hc Hok Hlen Hin.
+  unfold qm_info in Hok, Hin; cbv zeta in Hok, Hin; rewrite nth_grid in Hok, Hin by exact Hc.
+  destruct (Twe q Hq) as [mxE HwE]; destruct (Twp q Hq) as [mxP HwP].
+  set (we := nth q wet []) in *; set (wp := nth q wpt []) in *.
+  set (cm := mindiff d (nth q cut []) m) in *.
+  set (pk := grid V (fun k => wlow (nth k we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm (at2 d0 dept m k))))) in *.
+  set (dq := dminl (map (fun j => dplus (dminus (at2 d0 eout q m) (at2 d0 eout q j))
+                                        (dminus (at2 d0 pout n m) (at2 d0 pout n j))) (others V m))) in *.
+  set (Qt := wlow (nth n wp (d0, d0)) (wlow (nth q we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm dq)))) in *.
+  set (kappa := at3 O hints q m c) in *.
+  set (tau := rd pk kappa).
+  set (P := fun k => nth k (snd (class_of d pk wp Qt q m c kappa)) false) in Hin.
+  assert (HP : forall a, P a = true -> (a < m)%nat /\ (a < V)%nat /\ D2R tau <= D2R (rd pk a)).
+  { intros a Ha; unfold P, class_of in Ha; cbn [snd] in Ha.
+    destruct (Nat.ltb_spec a V) as [L | L];
+      [| rewrite nth_overflow in Ha by (rewrite grid_length; lia); discriminate].
+    rewrite nth_grid in Ha by exact L; apply andb_prop in Ha as [H1 H2].
+    apply PeanoNat.Nat.ltb_lt in H1; apply dle_spec in H2; auto. }
+  unfold class_of in Hok; cbn [fst] in Hok; fold tau in Hok.
+  apply andb_prop in Hok as [Hok Hplace]; apply andb_prop in Hok as [Hqm Hqc].
+  apply PeanoNat.Nat.leb_le in Hqm.
+  assert (Hqc' : q = m \/ (c < n)%nat).
+  { apply Bool.orb_prop in Hqc as [E | E]; [left; apply PeanoNat.Nat.eqb_eq, E | right; apply PeanoNat.Nat.ltb_lt, E]. }
+  assert (HKn : K = S n) by (unfold qp; lia).
+  assert (Hmax : list_max t = m).
+  { apply (in_class_q_max m P q n c t); [intros a Ha; apply HP, Ha | exact Hqm | exact Hqc' | lia | exact Hin]. }
+  destruct (in_class_q_split m P q c t Hin) as [s [Et Hs]].
+  assert (Hls : length s = n) by (subst t; rewrite app_length in Hlen; simpl in Hlen; lia).
+  assert (Htn : tok t n = q).
+  { subst t; unfold tok; rewrite app_nth2 by lia; rewrite Hls, PeanoNat.Nat.sub_diag; reflexivity. }
+  assert (Hti : forall i, (i < n)%nat -> tok t i = nth i s 0%nat).
+  { intros i Hi; subst t; unfold tok; apply app_nth1; lia. }
+  assert (Hall : forall i, (i < n)%nat -> nth i s 0%nat = m \/ P (nth i s 0%nat) = true).
+  { intros i Hi; unfold in_class in Hs; apply andb_prop in Hs as [Ha _].
+    rewrite forallb_forall in Ha; specialize (Ha (nth i s 0%nat) (nth_In s 0%nat (ltac:(lia) : (i < length s)%nat))).
+    unfold allowed in Ha; apply Bool.orb_prop in Ha as [E | E];
+      [left; apply PeanoNat.Nat.eqb_eq, E | right; exact E]. }
+  intros j Hj Hne; rewrite Hmax in Hne |- *; simpl in Hj.
+  (* the margins *)
+  assert (Hcm : D2R cm <= Cr M t m j).
+  { rewrite Cr_split, Htn; unfold cm, mindiff; eapply Rle_trans.
+    - apply dminl_le, in_map_iff; exists j; split; [reflexivity | apply in_others; auto].
+    - rewrite D2R_dminus, !Tcut by assumption; lra. }
+  assert (He_nq : forall i, (i < n)%nat ->
+            D2R (dfloor (- Z.of_nat p) (dplus cm (at2 d0 dept m (tok t i)))) <= Cr M t m j + Dr M t m j i).
+  { intros i Hi; eapply Rle_trans; [apply dfloor_le |]; rewrite D2R_dplus, Dr_split.
+    assert (Htv : (tok t i < V)%nat) by (rewrite Hti by exact Hi; destruct (Hall i Hi) as [E | E]; [lia | apply HP, E]).
+    pose proof (Tdep m (tok t i) j i Hm Htv Hj Hne Hi); lra. }
+  assert (He_q : D2R (dfloor (- Z.of_nat p) (dplus cm dq)) <= Cr M t m j + Dr M t m j n).
+  { eapply Rle_trans; [apply dfloor_le |]; rewrite D2R_dplus, Dr_split, Htn.
+    assert (L : D2R dq <= (D2R (EOU d q m) - D2R (EOU d q j)) + (D2R (POU d n m) - D2R (POU d n j))).
+    { unfold dq; eapply Rle_trans.
+      - apply dminl_le, in_map_iff; exists j; split; [reflexivity | apply in_others; auto].
+      - rewrite D2R_dplus, !D2R_dminus, !Teout, !Tpout by (unfold qp; lia); lra. }
+    lra. }
+  (* the softmax weights, up to one positive factor *)
+  set (sq := sqrt (INR (d_head d))).
+  assert (Hsq : 0 < sq) by (apply sqrt_lt_R0; apply (lt_INR 0); lia).
+  set (aE := fun k => exp ((D2R (SEf d q k) - D2R mxE) / sq)).
+  set (aP := fun i => exp ((D2R (SPf d q i) - D2R mxP) / sq)).
+  set (e := fun i => Cr M t m j + Dr M t m j i).
+  set (Zs := sum (ctx M) (fun l => exp (score M t l))).
+  assert (HZ : 0 < Zs) by (apply sum_pos; [simpl; lia | intros; apply exp_pos]).
+  set (c0 := (D2R mxE + D2R mxP) / sq).
+  assert (Hattn : forall i, attn M t i = exp c0 / Zs * (aE (tok t i) * aP i)).
+  { intros i; unfold attn; fold Zs.
+    assert (E : exp (score M t i) = exp c0 * (aE (tok t i) * aP i)).
+    { unfold aE, aP; rewrite <- !exp_plus; f_equal.
+      unfold score; change (dhead M) with (d_head d); rewrite score_split, Htn; fold sq; unfold c0; field; lra. }
+    rewrite E; field; lra. }
+  (* each term from below *)
+  assert (Hterm : forall i Ef, (i < K)%nat -> (tok t i < V)%nat -> D2R Ef <= e i ->
+            D2R (wlow (nth i wp (d0, d0)) (wlow (nth (tok t i) we (d0, d0)) Ef)) <= aE (tok t i) * aP i * e i).
+  { intros i Ef Hi Htv HEf.
+    destruct (HwE (tok t i) Htv) as [E1 E2]; destruct (HwP i Hi) as [P1 P2].
+    destruct (wbounds_spec d p r _ _ HD E2) as [A0 [A1 A2]].
+    destruct (wbounds_spec d p r _ _ HD P2) as [B0 [B1 B2]].
+    rewrite E1, P1; replace (aE (tok t i) * aP i * e i) with (aP i * (aE (tok t i) * e i)) by ring.
+    apply wlow_le; [split; assumption | left; apply exp_pos |].
+    apply wlow_le; [split; assumption | left; apply exp_pos | exact HEf]. }
+  assert (Hpos : forall i, (i < n)%nat ->
+     D2R (if nth i (map (fun a => Nat.eqb a m) s) false
+          then wlow (nth i wp (d0, d0)) (rd pk m) else wlow (nth i wp (d0, d0)) tau)
+     <= aE (tok t i) * aP i * e i).
+  { intros i Hi.
+    rewrite (nth_map_lt _ _ _ 0%nat) by lia.
+    assert (Htv : (tok t i < V)%nat) by (rewrite Hti by exact Hi; destruct (Hall i Hi) as [E | E]; [lia | apply HP, E]).
+    assert (T := Hterm i _ ltac:(lia) Htv (He_nq i Hi)).
+    destruct (Nat.eqb_spec (nth i s 0%nat) m) as [E | E].
+    - unfold pk, rd; rewrite nth_grid by exact Hm.
+      rewrite Hti, E in T by exact Hi; rewrite Hti, E by exact Hi; exact T.
+    - destruct (Hall i Hi) as [E' | HPa]; [contradiction |].
+      destruct (HP _ HPa) as [_ [HaV Htau]].
+      eapply Rle_trans; [| exact T].
+      destruct (HwP i ltac:(lia)) as [P1 P2]; destruct (wbounds_spec d p r _ _ HD P2) as [B0 [B1 B2]].
+      apply wlow_mono; [rewrite P1; lra |].
+      rewrite Hti by exact Hi; unfold pk, rd in Htau; rewrite nth_grid in Htau by exact HaV; exact Htau. }
+  (* the placement of the max among the non-query positions *)
+  set (sel := map (fun a => Nat.eqb a m) s).
+  assert (Hsel : In sel (filter (fun s0 => Nat.eqb (ntrue s0) (n - c)) (bools n))).
+  { apply filter_In; split; [apply bools_complete; unfold sel; rewrite map_length; exact Hls |].
+    apply PeanoNat.Nat.eqb_eq; unfold sel, ntrue; rewrite filter_map_id.
+    unfold in_class in Hs; apply andb_prop in Hs as [Ha Hcnt]; apply PeanoNat.Nat.eqb_eq in Hcnt.
+    rewrite <- Hls, <- (count_split (fun a => Nat.eqb a m) P s); [lia | |].
+    - intros a Ia; rewrite forallb_forall in Ha; apply Ha, Ia.
+    - intros a Ea; apply PeanoNat.Nat.eqb_eq in Ea; subst a.
+      destruct (P m) eqn:Pm; [destruct (HP m Pm); lia | reflexivity]. }
+  unfold place_ok in Hplace; rewrite forallb_forall in Hplace; specialize (Hplace sel Hsel).
+  apply Z.ltb_lt, D2R_pos in Hplace; rewrite D2R_dplus, D2R_dsum in Hplace.
+  (* conclusion *)
+  apply Rminus_gt_0_lt; rewrite (margin_average M t m j ltac:(simpl; lia)).
+  rewrite (sum_ext _ _ (fun i => exp c0 / Zs * (aE (tok t i) * aP i * e i)))
+    by (intros i _; rewrite Hattn; unfold e; ring).
+  rewrite sum_scal_l; apply Rmult_lt_0_compat;
+    [unfold Rdiv; apply Rmult_lt_0_compat; [apply exp_pos | apply Rinv_0_lt_compat, HZ] |].
+  replace (ctx M) with (S n) by (simpl; lia); cbn [sum].
+  eapply Rlt_le_trans; [exact Hplace |]; apply Rplus_le_compat.
+  - apply sum_le; intros i Hi; apply (Hpos i Hi).
+  - unfold Qt; assert (T := Hterm n _ ltac:(lia) ltac:(rewrite Htn; exact Hq) He_q); rewrite Htn in T |- *; exact T.
+Qed.
+End ClassProof.
