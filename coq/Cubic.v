@@ -159,9 +159,9 @@ Definition zcount (info : list (list (list (bool * list bool)))) : Z :=
                if fst cl then (Z.of_nat (binom n c) * Z.of_nat (g V (fun k => nth k (snd cl) false)) ^ Z.of_nat c + acc)%Z
                else acc) 0%Z triples.
 
-(** The check: [claim <= zcount / d_vocab ^ n_ctx] on a model with [n_ctx, d_head >= 1]. *)
+(** The check: [claim <= zcount / d_vocab ^ n_ctx] on a model with [d_vocab, n_ctx, d_head >= 1]. *)
 Definition cubic_check (hints : Hints) : bool :=
-  (1 <=? K)%nat && (1 <=? d_head d)%nat && (0 <? claim_den d)%Z &&
+  (1 <=? V)%nat && (1 <=? K)%nat && (1 <=? d_head d)%nat && (0 <? claim_den d)%Z &&
   (claim_num d * Z.of_nat V ^ Z.of_nat K <=? zcount (cubic_info hints) * claim_den d)%Z.
 
 End Check.
@@ -640,3 +640,236 @@ Proof.
   - unfold Qt; assert (T := Hterm n _ ltac:(lia) ltac:(rewrite Htn; exact Hq) He_q); rewrite Htn in T |- *; exact T.
 Qed.
 End ClassProof.
+
+(** *** The tables of [cubic_info] satisfy [class_sound]'s hypotheses *)
+Section Tables.
+Variable d : Data.
+Variables p r : nat.
+Local Notation V := (d_vocab d).
+Local Notation K := (n_ctx d).
+Local Notation n := (qp d).
+
+Lemma T_cut q j : (q < V)%nat -> (j < V)%nat -> rd (nth q (cut_t d) []) j = cu d q j.
+Proof. intros; unfold cut_t, rd; rewrite !nth_grid by assumption; reflexivity. Qed.
+Lemma T_eout k j : (k < V)%nat -> (j < V)%nat -> at2 d0 (eout_t d) k j = EOU d k j.
+Proof. intros; unfold eout_t, at2; rewrite !nth_grid by assumption; reflexivity. Qed.
+Lemma T_pout i j : (i < K)%nat -> (j < V)%nat -> at2 d0 (pout_t d) i j = POU d i j.
+Proof. intros; unfold pout_t, at2; rewrite !nth_grid by assumption; reflexivity. Qed.
+
+Lemma T_wt st len (f : nat -> D) q : (q < V)%nat -> length (nth q st []) = len ->
+  (forall k, (k < len)%nat -> rd (nth q st []) k = f k) ->
+  exists mx, forall k, (k < len)%nat ->
+    nth k (nth q (wt_t d p r st len) []) (d0, d0) = wbounds d p r mx (f k) /\ D2R (f k) <= D2R mx.
+Proof.
+  intros Hq Hl Hf; exists (dmaxl (nth q st [])); intros k Hk.
+  unfold wt_t; rewrite nth_grid by exact Hq; cbv zeta; rewrite nth_grid by exact Hk.
+  rewrite <- (Hf k Hk); split; [reflexivity |].
+  apply dmaxl_ge; unfold rd; apply nth_In; lia.
+Qed.
+
+Lemma T_we q : (q < V)%nat -> exists mx, forall k, (k < V)%nat ->
+  nth k (nth q (wt_t d p r (set_t d (qvt_t d) (ekt_t d)) V) []) (d0, d0) = wbounds d p r mx (SEf d q k)
+  /\ D2R (SEf d q k) <= D2R mx.
+Proof.
+  intros Hq; apply T_wt; [exact Hq | unfold set_t; rewrite nth_grid, grid_length by exact Hq; reflexivity |].
+  intros k Hk; unfold set_t, rd; rewrite nth_grid by exact Hq; rewrite nth_grid by exact Hk.
+  unfold qvt_t, ekt_t; rewrite !nth_grid by assumption; reflexivity.
+Qed.
+Lemma T_wp q : (q < V)%nat -> exists mx, forall i, (i < K)%nat ->
+  nth i (nth q (wt_t d p r (spt_t d (qvt_t d) (pkt_t d)) K) []) (d0, d0) = wbounds d p r mx (SPf d q i)
+  /\ D2R (SPf d q i) <= D2R mx.
+Proof.
+  intros Hq; apply T_wt; [exact Hq | unfold spt_t; rewrite nth_grid, grid_length by exact Hq; reflexivity |].
+  intros i Hi; unfold spt_t, rd; rewrite nth_grid by exact Hq; rewrite nth_grid by exact Hi.
+  unfold qvt_t, pkt_t; rewrite !nth_grid by assumption; reflexivity.
+Qed.
+
+Lemma T_dep m k j i : (m < V)%nat -> (k < V)%nat -> (j < V)%nat -> j <> m -> (i < n)%nat ->
+  D2R (at2 d0 (dept_t d (eout_t d) (pnt_t d (pout_t d))) m k)
+  <= (D2R (EOU d k m) - D2R (EOU d k j)) + (D2R (POU d i m) - D2R (POU d i j)).
+Proof.
+  intros Hm Hk Hj Hne Hi; unfold dept_t, at2 at 1; rewrite nth_grid by exact Hm; rewrite nth_grid by exact Hk.
+  eapply Rle_trans; [apply dminl_le, in_map_iff; exists j; split; [reflexivity | apply in_others; auto] |].
+  rewrite D2R_dplus, D2R_dminus, !T_eout by assumption.
+  unfold pnt_t, at2 at 1; rewrite nth_grid by exact Hm; rewrite nth_grid by exact Hj.
+  assert (L : D2R (dminl (map (fun i0 => dminus (at2 d0 (pout_t d) i0 m) (at2 d0 (pout_t d) i0 j)) (seq 0 n)))
+              <= D2R (POU d i m) - D2R (POU d i j)).
+  { eapply Rle_trans; [apply dminl_le, in_map_iff; exists i; split; [reflexivity | apply in_seq; lia] |].
+    rewrite D2R_dminus, !T_pout by (unfold qp in *; lia); lra. }
+  lra.
+Qed.
+
+Lemma info_at hints q m c : (q < V)%nat -> (m < V)%nat ->
+  at3 (false, []) (cubic_info d p r hints) q m c =
+  nth c (qm_info d p (cut_t d) (wt_t d p r (set_t d (qvt_t d) (ekt_t d)) V) (wt_t d p r (spt_t d (qvt_t d) (pkt_t d)) K)
+           (eout_t d) (pout_t d) (dept_t d (eout_t d) (pnt_t d (pout_t d))) hints q m) (false, []).
+Proof.
+  intros Hq Hm; unfold cubic_info, at3; cbv zeta.
+  rewrite nth_grid by exact Hq; cbv beta; rewrite nth_grid by exact Hm; reflexivity.
+Qed.
+
+Lemma info_sound hints q m c t : (1 <= K)%nat -> (1 <= d_head d)%nat -> (q < V)%nat -> (m < V)%nat -> (c < K)%nat ->
+  fst (at3 (false, []) (cubic_info d p r hints) q m c) = true -> length t = K ->
+  in_class_q m (fun k => nth k (snd (at3 (false, []) (cubic_info d p r hints) q m c)) false) q c t = true ->
+  correct (model_of d) t.
+Proof.
+  intros HK HD Hq Hm Hc; rewrite info_at by assumption; apply (class_sound d p r); auto.
+  - apply T_cut.
+  - apply T_we.
+  - apply T_wp.
+  - apply T_eout.
+  - apply T_pout.
+  - apply T_dep.
+Qed.
+
+(** the bits of a class's token set: only tokens below [m]; a certified class has [q <= m] and
+    ([q = m] or [c < K - 1]) *)
+Lemma info_props hints q m c : (q < V)%nat -> (m < V)%nat -> (c < K)%nat ->
+  (forall a, nth a (snd (at3 (false, []) (cubic_info d p r hints) q m c)) false = true -> (a < m)%nat) /\
+  (fst (at3 (false, []) (cubic_info d p r hints) q m c) = true -> (q <= m)%nat /\ (q = m \/ c < n)%nat).
+Proof.
+  intros Hq Hm Hc; rewrite info_at by assumption; unfold qm_info; cbv zeta; rewrite nth_grid by exact Hc.
+  unfold class_of; cbn [fst snd]; split.
+  - intros a Ha; destruct (Nat.ltb_spec a V) as [L | L];
+      [| rewrite nth_overflow in Ha by (rewrite grid_length; lia); discriminate].
+    rewrite nth_grid in Ha by exact L; apply andb_prop in Ha as [H1 _]; apply PeanoNat.Nat.ltb_lt, H1.
+  - intros H; apply andb_prop in H as [H _]; apply andb_prop in H as [H1 H2].
+    apply PeanoNat.Nat.leb_le in H1; split; [exact H1 |].
+    apply Bool.orb_prop in H2 as [E | E]; [left; apply PeanoNat.Nat.eqb_eq, E | right; apply PeanoNat.Nat.ltb_lt, E].
+Qed.
+End Tables.
+
+(** *** Counting the certified classes *)
+Lemma NoDup_app' {A} (l1 l2 : list A) : NoDup l1 -> NoDup l2 -> (forall x, In x l1 -> ~ In x l2) -> NoDup (l1 ++ l2).
+Proof.
+  induction 1 as [| a l1 Ha H1 IH]; intros H2 D; simpl; [exact H2 |].
+  constructor.
+  - rewrite in_app_iff; intros [I | I]; [contradiction | apply (D a (or_introl eq_refl) I)].
+  - apply IH; [exact H2 | intros x Ix; apply D; right; exact Ix].
+Qed.
+Lemma NoDup_flat_map' {A B} (f : A -> list B) l : NoDup l -> (forall a, In a l -> NoDup (f a)) ->
+  (forall a a' b, In a l -> In a' l -> In b (f a) -> In b (f a') -> a = a') -> NoDup (flat_map f l).
+Proof.
+  induction 1 as [| a l Ha Hl IH]; intros H1 H2; simpl; [constructor |].
+  apply NoDup_app'.
+  - apply H1; left; reflexivity.
+  - apply IH; [intros; apply H1; right; assumption | intros; eapply H2; eauto; right; assumption].
+  - intros b Ib Ib'; apply in_flat_map in Ib' as [a' [Ia' Ib'']].
+    assert (a = a') by (eapply H2; [left; reflexivity | right; exact Ia' | exact Ib | exact Ib'']).
+    subst; contradiction.
+Qed.
+
+Lemma in_triples d q m c : In (q, m, c) (triples d) -> (q < d_vocab d)%nat /\ (m < d_vocab d)%nat /\ (c < n_ctx d)%nat.
+Proof.
+  unfold triples; rewrite in_flat_map; intros [q' [Iq H]]; rewrite in_flat_map in H; destruct H as [m' [Im H]].
+  apply in_map_iff in H as [c' [E Ic]]; inversion E; subst; apply in_seq in Iq, Im, Ic; lia.
+Qed.
+Lemma NoDup_triples d : NoDup (triples d).
+Proof.
+  unfold triples; apply NoDup_flat_map'; [apply seq_NoDup | intros q _ | ].
+  - apply NoDup_flat_map'; [apply seq_NoDup | intros m _ | ].
+    + apply FinFun.Injective_map_NoDup; [intros c c' E; inversion E; reflexivity | apply seq_NoDup].
+    + intros m m' x _ _ I I'; apply in_map_iff in I as [c [E _]]; apply in_map_iff in I' as [c' [E' _]].
+      subst; inversion E'; reflexivity.
+  - intros q q' x _ _ I I'; apply in_flat_map in I as [m [_ I]]; apply in_flat_map in I' as [m' [_ I']].
+    apply in_map_iff in I as [c [E _]]; apply in_map_iff in I' as [c' [E' _]]; subst; inversion E'; reflexivity.
+Qed.
+
+Lemma ForallOrdPairs_NoDup {A} (R : A -> A -> Prop) l : NoDup l ->
+  (forall x y, In x l -> In y l -> x <> y -> R x y) -> ForallOrdPairs R l.
+Proof.
+  induction 1 as [| a l Ha Hl IH]; intros H; constructor.
+  - apply Forall_forall; intros y Iy; apply H; [left; reflexivity | right; exact Iy | intros E; subst; contradiction].
+  - apply IH; intros x y Ix Iy; apply H; right; assumption.
+Qed.
+
+Lemma seqs_len v k t : In t (seqs v k) -> length t = k.
+Proof.
+  revert t; induction k as [| k IH]; intros t; simpl.
+  - intros [E | []]; subst; reflexivity.
+  - rewrite in_flat_map; intros [s [Is It]]; apply in_map_iff in It as [a [E _]]; subst; simpl; rewrite (IH s Is); reflexivity.
+Qed.
+
+Section Sound.
+Variable d : Data.
+Variables p r : nat.
+Variable hints : Hints.
+Local Notation V := (d_vocab d).
+Local Notation K := (n_ctx d).
+Local Notation n := (qp d).
+Local Notation info := (cubic_info d p r hints).
+
+Definition cls (x : nat * nat * nat) : bool * list bool := let '(q, m, c) := x in at3 (false, []) info q m c.
+Definition Pof (x : nat * nat * nat) (k : nat) : bool := nth k (snd (cls x)) false.
+Definition member (x : nat * nat * nat) (t : list nat) : bool := let '(q, m, c) := x in in_class_q m (Pof x) q c t.
+Definition size (x : nat * nat * nat) : nat := let '(q, m, c) := x in binom n c * g V (Pof x) ^ c.
+Definition certified : list (nat * nat * nat) := filter (fun x => fst (cls x)) (triples d).
+
+Lemma zcount_size : zcount d info = Z.of_nat (list_sum (map size certified)).
+Proof.
+  unfold zcount, certified; induction (triples d) as [| [[q m] c] l IH]; [reflexivity |].
+  cbn [fold_right filter]; change (cls (q, m, c)) with (at3 (false, []) info q m c); destruct (fst (at3 (false, []) info q m c)) eqn:E; [| exact IH].
+  change (list_sum (map size ((q, m, c) :: filter (fun x => fst (cls x)) l))) with (size (q, m, c) + list_sum (map size (filter (fun x => fst (cls x)) l)))%nat.
+  rewrite Nat2Z.inj_add, <- IH; f_equal; unfold size, Pof, cls; rewrite Nat2Z.inj_mul, Nat2Z.inj_pow; reflexivity.
+Qed.
+
+Lemma certified_props x : In x certified ->
+  exists q m c, x = (q, m, c) /\ (q < V)%nat /\ (m < V)%nat /\ (c < K)%nat /\ fst (at3 (false, []) info q m c) = true.
+Proof.
+  unfold certified; rewrite filter_In; destruct x as [[q m] c]; intros [I H].
+  destruct (in_triples d q m c I) as [Hq [Hm Hc]]; exists q, m, c; auto.
+Qed.
+
+Theorem certified_count (HK : (1 <= K)%nat) (HD : (1 <= d_head d)%nat) :
+  (list_sum (map size certified) <= length (filter (correctb (model_of d)) (seqs V K)))%nat.
+Proof.
+  set (Ss := seqs V K).
+  assert (E : length (filter (fun t => existsb (fun x => member x t) certified) Ss) = list_sum (map size certified)).
+  { rewrite union_count.
+    - f_equal; apply map_ext_in; intros x Ix.
+      destruct (certified_props x Ix) as [q [m [c [Ex [Hq [Hm [Hc Hok]]]]]]]; subst x.
+      unfold member, size, Ss; replace K with (S n) by (unfold qp; lia).
+      destruct (info_props d p r hints q m c Hq Hm Hc) as [HP _].
+      apply class_count_query; [exact Hm | | exact Hq].
+      unfold Pof, cls; destruct (nth m _ false) eqn:Pm; [specialize (HP m Pm); lia | reflexivity].
+    - apply ForallOrdPairs_NoDup; [apply NoDup_filter, NoDup_triples |].
+      intros x y Ix Iy Hxy t It Hx; apply Bool.not_true_iff_false; intros Hy.
+      destruct (certified_props x Ix) as [q [m [c [Ex [Hq [Hm [Hc Hok]]]]]]].
+      destruct (certified_props y Iy) as [q' [m' [c' [Ey [Hq' [Hm' [Hc' Hok']]]]]]]; subst x y.
+      destruct (info_props d p r hints q m c Hq Hm Hc) as [HP Hqm].
+      destruct (info_props d p r hints q' m' c' Hq' Hm' Hc') as [HP' Hqm'].
+      specialize (Hqm Hok); specialize (Hqm' Hok').
+      destruct Hqm as [Hqm1 Hqm2]; destruct Hqm' as [Hqm1' Hqm2'].
+      destruct (class_disjoint m (Pof (q, m, c)) q c m' (Pof (q', m', c')) q' c' n t) as [E1 [E2 E3]];
+        try assumption; try exact HP; try exact HP'.
+      + rewrite (seqs_len _ _ _ It); unfold qp; lia.
+      + apply Hxy; subst; reflexivity. }
+  rewrite <- E; apply filter_length_mono; intros t It Ht.
+  apply existsb_exists in Ht as [x [Ix Hx]].
+  destruct (certified_props x Ix) as [q [m [c [Ex [Hq [Hm [Hc Hok]]]]]]]; subst x.
+  apply correctb_iff; exact (info_sound d p r hints q m c t HK HD Hq Hm Hc Hok (seqs_len _ _ _ It) Hx).
+Qed.
+End Sound.
+
+(** The check implies the claim, for every record, precision and hints. *)
+Theorem cubic_sound (d : Data) (p r : nat) (hints : Hints) :
+  cubic_check d p r hints = true -> (claim d <= accuracy (model_of d))%R.
+Proof.
+  unfold cubic_check; intros H.
+  apply andb_prop in H as [H Hc]; apply andb_prop in H as [H Hden].
+  apply andb_prop in H as [H Hhd]; apply andb_prop in H as [Hv HK].
+  apply PeanoNat.Nat.leb_le in Hv, HK, Hhd; apply Z.ltb_lt in Hden; apply Z.leb_le in Hc.
+  rewrite zcount_size in Hc.
+  assert (Hcnt := certified_count d p r hints HK Hhd).
+  set (cnt := list_sum (map (size d p r hints) (certified d p r hints))) in *.
+  unfold claim, accuracy; simpl.
+  rewrite <- Nat2Z.inj_pow in Hc.
+  assert (HV : (1 <= d_vocab d ^ n_ctx d)%nat).
+  { rewrite <- (PeanoNat.Nat.pow_1_l (n_ctx d)); apply PeanoNat.Nat.pow_le_mono_l; exact Hv. }
+  apply le_INR in Hcnt, HV; simpl in HV.
+  apply IZR_le in Hc; rewrite !mult_IZR, <- !INR_IZR_INZ in Hc; apply IZR_lt in Hden.
+  apply Rle_trans with (INR cnt / INR (d_vocab d ^ n_ctx d)).
+  - apply Rmult_le_reg_r with (IZR (claim_den d) * INR (d_vocab d ^ n_ctx d)); [nra |].
+    unfold Rdiv; field_simplify; [nra | lra | lra].
+  - unfold Rdiv; apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra | exact Hcnt].
+Qed.
