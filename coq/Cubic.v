@@ -103,8 +103,8 @@ Definition class_of (pk : list D) (wp : list (D * D)) (Qt : D) (q m c kappa : na
   let tau := rd pk kappa in
   let A := fun i => wlow (nth i wp (d0, d0)) (rd pk m) in
   let B := fun i => wlow (nth i wp (d0, d0)) tau in
-  ((Nat.leb q m && (Nat.eqb q m || Nat.ltb c n) && place_ok A B Qt c)%bool,
-   grid V (fun k => Nat.ltb k m && dle tau (rd pk k))).
+  let ok := if (Nat.leb q m && (Nat.eqb q m || Nat.ltb c n))%bool then place_ok A B Qt c else false in
+  (ok, if ok then grid V (fun k => if Nat.ltb k m then dle tau (rd pk k) else false) else []).
 
 (** The tables, each a list (of lists) computed once by [cubic_info] ([let]). *)
 Definition qvt_t : list (list D) := grid V qvec.
@@ -150,7 +150,7 @@ Definition cubic_info (hints : Hints) : list (list (list (bool * list bool))) :=
   let wet := wt_t set V in let wpt := wt_t spt K in
   let cut := cut_t in let eout := eout_t in let pout := pout_t in
   let pnt := pnt_t pout in let dept := dept_t eout pnt in
-  grid V (fun q => grid V (fun m => qm_info cut wet wpt eout pout dept hints q m)).
+  grid V (fun q => grid V (fun m => if Nat.leb q m then qm_info cut wet wpt eout pout dept hints q m else [])).
 
 Definition triples : list (nat * nat * nat) :=
   flat_map (fun q => flat_map (fun m => map (fun c => (q, m, c)) (seq 0 K)) (seq 0 V)) (seq 0 V).
@@ -491,6 +491,21 @@ Proof. intros H; apply in_map, in_seq; lia. Qed.
 Lemma grid_length {A} n (f : nat -> A) : length (grid n f) = n.
 Proof. unfold grid; rewrite map_length, seq_length; reflexivity. Qed.
 
+Lemma class_of_fst d pk wp Qt q m c kappa : fst (class_of d pk wp Qt q m c kappa) = true ->
+  (Nat.leb q m && (Nat.eqb q m || Nat.ltb c (qp d)))%bool = true /\
+  place_ok d (fun i => wlow (nth i wp (d0, d0)) (rd pk m)) (fun i => wlow (nth i wp (d0, d0)) (rd pk kappa)) Qt c = true.
+Proof.
+  unfold class_of; cbn [fst]; destruct (Nat.leb q m && (Nat.eqb q m || Nat.ltb c (qp d)))%bool; [auto | discriminate].
+Qed.
+Lemma class_of_snd d pk wp Qt q m c kappa : fst (class_of d pk wp Qt q m c kappa) = true ->
+  snd (class_of d pk wp Qt q m c kappa) =
+  grid (d_vocab d) (fun k => if Nat.ltb k m then dle (rd pk kappa) (rd pk k) else false).
+Proof. unfold class_of; cbn [fst snd]; intros H; rewrite H; reflexivity. Qed.
+
+Lemma class_of_snd_false d pk wp Qt q m c kappa : fst (class_of d pk wp Qt q m c kappa) = false ->
+  snd (class_of d pk wp Qt q m c kappa) = [].
+Proof. unfold class_of; cbn [fst snd]; intros H; rewrite H; reflexivity. Qed.
+
 (** *** One class: every input of a certified class is correct *)
 Section ClassProof.
 Variable d : Data.
@@ -530,16 +545,16 @@ Proof.
   set (Qt := wlow (nth n wp (d0, d0)) (wlow (nth q we (d0, d0)) (dfloor (- Z.of_nat p) (dplus cm dq)))) in *.
   set (kappa := at3 O hints q m c) in *.
   set (tau := rd pk kappa).
-  set (P := fun k => nth k (snd (class_of d pk wp Qt q m c kappa)) false) in Hin.
+  destruct (class_of_fst d pk wp Qt q m c kappa Hok) as [Hv Hplace].
+  rewrite (class_of_snd d pk wp Qt q m c kappa Hok) in Hin; fold tau in Hin.
+  set (P := fun k => nth k (grid V (fun k => if Nat.ltb k m then dle tau (rd pk k) else false)) false) in Hin.
+  apply andb_prop in Hv as [Hqm Hqc]; apply PeanoNat.Nat.leb_le in Hqm.
   assert (HP : forall a, P a = true -> (a < m)%nat /\ (a < V)%nat /\ D2R tau <= D2R (rd pk a)).
-  { intros a Ha; unfold P, class_of in Ha; cbn [snd] in Ha.
+  { intros a Ha; unfold P in Ha.
     destruct (Nat.ltb_spec a V) as [L | L];
       [| rewrite nth_overflow in Ha by (rewrite grid_length; lia); discriminate].
-    rewrite nth_grid in Ha by exact L; apply andb_prop in Ha as [H1 H2].
-    apply PeanoNat.Nat.ltb_lt in H1; apply dle_spec in H2; auto. }
-  unfold class_of in Hok; cbn [fst] in Hok; fold tau in Hok.
-  apply andb_prop in Hok as [Hok Hplace]; apply andb_prop in Hok as [Hqm Hqc].
-  apply PeanoNat.Nat.leb_le in Hqm.
+    rewrite nth_grid in Ha by exact L; destruct (Nat.ltb_spec a m) as [H1 | H1]; [| discriminate].
+    apply dle_spec in Ha; auto. }
   assert (Hqc' : q = m \/ (c < n)%nat).
   { apply Bool.orb_prop in Hqc as [E | E]; [left; apply PeanoNat.Nat.eqb_eq, E | right; apply PeanoNat.Nat.ltb_lt, E]. }
   assert (HKn : K = S n) by (unfold qp; lia).
@@ -701,11 +716,14 @@ Qed.
 
 Lemma info_at hints q m c : (q < V)%nat -> (m < V)%nat ->
   at3 (false, []) (cubic_info d p r hints) q m c =
+  if Nat.leb q m then
   nth c (qm_info d p (cut_t d) (wt_t d p r (set_t d (qvt_t d) (ekt_t d)) V) (wt_t d p r (spt_t d (qvt_t d) (pkt_t d)) K)
-           (eout_t d) (pout_t d) (dept_t d (eout_t d) (pnt_t d (pout_t d))) hints q m) (false, []).
+           (eout_t d) (pout_t d) (dept_t d (eout_t d) (pnt_t d (pout_t d))) hints q m) (false, [])
+  else (false, []).
 Proof.
   intros Hq Hm; unfold cubic_info, at3; cbv zeta.
-  rewrite nth_grid by exact Hq; cbv beta; rewrite nth_grid by exact Hm; reflexivity.
+  rewrite nth_grid by exact Hq; cbv beta; rewrite nth_grid by exact Hm.
+  destruct (Nat.leb q m); [reflexivity | destruct c; reflexivity].
 Qed.
 
 Lemma info_sound hints q m c t : (1 <= K)%nat -> (1 <= d_head d)%nat -> (q < V)%nat -> (m < V)%nat -> (c < K)%nat ->
@@ -713,7 +731,8 @@ Lemma info_sound hints q m c t : (1 <= K)%nat -> (1 <= d_head d)%nat -> (q < V)%
   in_class_q m (fun k => nth k (snd (at3 (false, []) (cubic_info d p r hints) q m c)) false) q c t = true ->
   correct (model_of d) t.
 Proof.
-  intros HK HD Hq Hm Hc; rewrite info_at by assumption; apply (class_sound d p r); auto.
+  intros HK HD Hq Hm Hc; rewrite info_at by assumption; destruct (Nat.leb q m); [| discriminate].
+  apply (class_sound d p r); auto.
   - apply T_cut.
   - apply T_we.
   - apply T_wp.
@@ -728,12 +747,20 @@ Lemma info_props hints q m c : (q < V)%nat -> (m < V)%nat -> (c < K)%nat ->
   (forall a, nth a (snd (at3 (false, []) (cubic_info d p r hints) q m c)) false = true -> (a < m)%nat) /\
   (fst (at3 (false, []) (cubic_info d p r hints) q m c) = true -> (q <= m)%nat /\ (q = m \/ c < n)%nat).
 Proof.
-  intros Hq Hm Hc; rewrite info_at by assumption; unfold qm_info; cbv zeta; rewrite nth_grid by exact Hc.
-  unfold class_of; cbn [fst snd]; split.
-  - intros a Ha; destruct (Nat.ltb_spec a V) as [L | L];
+  intros Hq Hm Hc; rewrite info_at by assumption; destruct (Nat.leb q m);
+    [| split; [intros a Ha; destruct a; discriminate | discriminate]].
+  unfold qm_info; cbv zeta; rewrite nth_grid by exact Hc.
+  match goal with |- context [class_of ?d' ?pk ?wp ?Qt ?q' ?m' ?c' ?k] =>
+    assert (S1 := class_of_snd d' pk wp Qt q' m' c' k);
+    assert (S0 := class_of_snd_false d' pk wp Qt q' m' c' k);
+    assert (F1 := class_of_fst d' pk wp Qt q' m' c' k);
+    set (cl := class_of d' pk wp Qt q' m' c' k) in * end.
+  split.
+  - intros a Ha; destruct (Bool.bool_dec (fst cl) true) as [F | F]; [rewrite (S1 F) in Ha | apply Bool.not_true_is_false in F; rewrite (S0 F) in Ha; destruct a; discriminate].
+    destruct (Nat.ltb_spec a V) as [L | L];
       [| rewrite nth_overflow in Ha by (rewrite grid_length; lia); discriminate].
-    rewrite nth_grid in Ha by exact L; apply andb_prop in Ha as [H1 _]; apply PeanoNat.Nat.ltb_lt, H1.
-  - intros H; apply andb_prop in H as [H _]; apply andb_prop in H as [H1 H2].
+    rewrite nth_grid in Ha by exact L; destruct (Nat.ltb_spec a m) as [H1 | H1]; [exact H1 | discriminate].
+  - intros H; destruct (F1 H) as [Hv _]; apply andb_prop in Hv as [H1 H2].
     apply PeanoNat.Nat.leb_le in H1; split; [exact H1 |].
     apply Bool.orb_prop in H2 as [E | E]; [left; apply PeanoNat.Nat.eqb_eq, E | right; apply PeanoNat.Nat.ltb_lt, E].
 Qed.
