@@ -349,7 +349,7 @@ Lemma rd_vec n f i : (i < n)%nat -> rd (vec n f) i = f i.
 Proof. apply nth_map_seq. Qed.
 Lemma in_others v m j : In j (others v m) <-> (j < v)%nat /\ j <> m.
 Proof.
-  unfold others; rewrite filter_in_iff || idtac; rewrite filter_In, in_seq.
+  unfold others; rewrite filter_In, in_seq.
   rewrite Bool.negb_true_iff, PeanoNat.Nat.eqb_neq; lia.
 Qed.
 
