@@ -50,9 +50,9 @@ def library(tmp_path_factory):
     return dest
 
 
-def coqc(library, path) -> tuple[int, str]:
+def coqc(library, path, timeout: int = 600) -> tuple[int, str]:
     proc = subprocess.run([COQC, "-q", "-R", str(library), "CompactProofs", path.name], cwd=path.parent,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -217,11 +217,11 @@ def _axioms(out: str) -> set[str]:
     return set(re.findall(r"^([A-Za-z_][\w.']*)", block, re.M))
 
 
-def _compile_parallel(library, tmp_path, files: dict[str, str]) -> dict[str, tuple[int, str]]:
+def _compile_parallel(library, tmp_path, files: dict[str, str], timeout: int = 600) -> dict[str, tuple[int, str]]:
     for name, body in files.items():
         (tmp_path / f"{name}.v").write_text(body)
     with ThreadPoolExecutor(len(files)) as pool:
-        return dict(zip(files, pool.map(lambda n: coqc(library, tmp_path / f"{n}.v"), files)))
+        return dict(zip(files, pool.map(lambda n: coqc(library, tmp_path / f"{n}.v", timeout), files)))
 
 
 @needs_coq
@@ -282,7 +282,7 @@ def test_cubic_accuracy_bound_shipped_max4_v64(library, tmp_path):
     files = {"valid": text + "\nPrint Assumptions accuracy_bound.\n",
              "raised": set_claim(text, num + 1, 64 ** 4)}
     start = time.perf_counter()
-    results = _compile_parallel(library, tmp_path, files)
+    results = _compile_parallel(library, tmp_path, files, timeout=1800)  # about 90 s of CPU each
     print(f"export {exported:.1f} s; coqc of the Max-of-4/64 cubic accuracy_bound and its tampered twin "
           f"(in parallel): {time.perf_counter() - start:.1f} s; count {info['count']}/{64 ** 4}")
     rc, out = results["valid"]
