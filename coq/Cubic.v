@@ -43,13 +43,20 @@ Definition fsq_down (p : nat) (a : D) : D :=
 Definition fsq_up (p : nat) (a : D) : D :=
   let n := (fst a * fst a)%Z in (- Z.shiftr (- n) (fshift p n), 2 * snd a + fshift p n)%Z.
 Fixpoint iter {A} (n : nat) (f : A -> A) (a : A) : A := match n with O => a | S n' => iter n' f (f a) end.
+(** bounds below [2^-fmin_exp] are replaced by [0] (lower) or [2^-fmin_exp] (upper), so that no later sum
+    aligns numbers millions of bits apart *)
+Definition fmin_exp : Z := 4096.
+Definition ftiny (a : D) : bool := Z.ltb (snd a + Z.log2 (fst a) + 1) (- fmin_exp).
+Definition fclamp_down (a : D) : D := if ftiny a then d0 else a.
+Definition fclamp_up (a : D) : D := if ftiny a then (1, - fmin_exp)%Z else a.
 (** bounds of [exp (-y)], [y >= 0], with relative precision: [u = y / 2^r], [1 - u <= exp (-u) <= 1/(1+u)]
     on the grid [2^-p], then [r] floating squarings *)
 Definition exp_lof (p r : nat) (y : Q) : D :=
   let u := (y * (1 # pow2 r))%Q in
-  if Qle_bool u 1 then iter r (fsq_down p) (Qnum (round_down (pow2 p) (1 - u)), - Z.of_nat p)%Z else d0.
+  if Qle_bool u 1 then fclamp_down (iter r (fsq_down p) (Qnum (round_down (pow2 p) (1 - u)), - Z.of_nat p)%Z)
+  else d0.
 Definition exp_hif (p r : nat) (y : Q) : D :=
-  let u := (y * (1 # pow2 r))%Q in iter r (fsq_up p) (Qnum (round_up (pow2 p) (/ (1 + u))), - Z.of_nat p)%Z.
+  let u := (y * (1 # pow2 r))%Q in fclamp_up (iter r (fsq_up p) (Qnum (round_up (pow2 p) (/ (1 + u))), - Z.of_nat p)%Z).
 
 (** all boolean lists of length [n] (the placements of the max), and the number of [true]s *)
 Fixpoint bools (n : nat) : list (list bool) :=
@@ -306,6 +313,32 @@ Proof.
     apply Rle_trans with (D2R a * D2R a); [apply Rmult_le_compat; lra | assumption].
 Qed.
 
+Lemma fclamp_down_spec a : 0 <= D2R a -> 0 <= D2R (fclamp_down a) /\ D2R (fclamp_down a) <= D2R a.
+Proof. unfold fclamp_down; destruct (ftiny a); unfold D2R; simpl; [split; lra | lra]. Qed.
+Lemma fclamp_up_spec a : D2R a <= D2R (fclamp_up a).
+Proof.
+  unfold fclamp_up, ftiny; destruct a as [m e]; cbn [fst snd].
+  destruct (Z.ltb_spec (e + Z.log2 m + 1) (- fmin_exp)) as [L | L]; [| lra].
+  unfold D2R; cbn [fst snd]; rewrite Rmult_1_l.
+  destruct (Z.le_gt_cases m 0) as [Hm | Hm].
+  - apply Rle_trans with 0; [| apply powerRZ_le; lra].
+    pose proof (powerRZ_lt 2 e ltac:(lra)); apply IZR_le in Hm; nra.
+  - destruct (Z.log2_spec m Hm) as [_ H2]; pose proof (Z.log2_nonneg m) as H0.
+    rewrite Z.pow_succ_r in H2 by exact H0.
+    assert (H3 : (m <= 2 ^ (Z.log2 m + 1))%Z) by (rewrite Z.pow_add_r by lia; lia).
+    apply IZR_le in H3; rewrite IZR_pow2Z in H3 by lia.
+    pose proof (powerRZ_lt 2 e ltac:(lra)) as He.
+    replace (- fmin_exp)%Z with ((Z.log2 m + 1 + e) + (- fmin_exp - (Z.log2 m + 1 + e)))%Z by lia.
+    rewrite powerRZ_add, powerRZ_add by lra.
+    assert (Hk : 1 <= powerRZ 2 (- fmin_exp - (Z.log2 m + 1 + e))).
+    { rewrite <- IZR_pow2Z by lia; apply IZR_le.
+      assert (0 < 2 ^ (- fmin_exp - (Z.log2 m + 1 + e)))%Z by (apply Z.pow_pos_nonneg; lia); lia. }
+    pose proof (powerRZ_lt 2 (Z.log2 m + 1) ltac:(lra)) as HL.
+    apply Rle_trans with (powerRZ 2 (Z.log2 m + 1) * powerRZ 2 e); [apply Rmult_le_compat_r; lra |].
+    rewrite <- (Rmult_1_r (powerRZ 2 (Z.log2 m + 1) * powerRZ 2 e)) at 1.
+    apply Rmult_le_compat_l; [left; apply Rmult_lt_0_compat; assumption | exact Hk].
+Qed.
+
 Lemma D2R_gridp z p : D2R (z, - Z.of_nat p)%Z = IZR z / 2 ^ p.
 Proof. rewrite D2R_grid, Q2R_grid; reflexivity. Qed.
 
@@ -322,7 +355,9 @@ Proof.
     { eapply Rle_trans; [apply round_down_le |]; rewrite Q2R_minus, Q2R_1.
       pose proof (exp_ineq1_le (- Q2R u)); lra. }
     assert (Ea : Q2R a = D2R (Qnum a, - Z.of_nat p)%Z) by (rewrite D2R_gridp; unfold a, round_down; apply Q2R_grid).
-    rewrite <- Hu, Rmult_comm; apply iter_down_spec; rewrite <- Ea; assumption.
+    rewrite <- Hu, Rmult_comm.
+    destruct (iter_down_spec p r (Qnum a, - Z.of_nat p)%Z (Q2R u)) as [I0 I1]; [rewrite <- Ea; assumption.. |].
+    destruct (fclamp_down_spec _ I0); split; lra.
   - unfold D2R; simpl; rewrite Rmult_0_l; split; [lra | left; apply exp_pos].
 Qed.
 
@@ -332,7 +367,7 @@ Proof.
   assert (Hu : Q2R u * 2 ^ r = Q2R y) by apply Q2R_scale_down.
   assert (Hu0 : 0 <= Q2R u).
   { apply Rmult_le_reg_r with (2 ^ r); [apply pow_lt; lra | lra]. }
-  rewrite <- Hu, Rmult_comm; apply iter_up_spec.
+  rewrite <- Hu, Rmult_comm; eapply Rle_trans; [apply iter_up_spec | apply fclamp_up_spec].
   set (a := round_up (pow2 p) (/ (1 + u))).
   assert (Ea : Q2R a = D2R (Qnum a, - Z.of_nat p)%Z) by (rewrite D2R_gridp; unfold a, round_up; apply Q2R_grid).
   rewrite <- Ea; eapply Rle_trans; [| apply round_up_ge].

@@ -26,12 +26,25 @@ from generator.export.common import weight_literals
 PRECISIONS = ((32, 20), (48, 24))
 
 
+# Cubic.fmin_exp: bounds below 2^-FMIN_EXP become 0 (lower) or 2^-FMIN_EXP (upper)
+FMIN_EXP = 4096
+
+
+def _log2(n: int) -> int:
+    return n.bit_length() - 1 if n > 0 else 0  # Coq's Z.log2 (0 for n <= 0)
+
+
 def _fshift(p: int, n: int) -> int:
-    return max(0, (n.bit_length() - 1 if n > 0 else 0) - p)
+    return max(0, _log2(n) - p)
+
+
+def _tiny(m: int, e: int) -> bool:
+    return e + _log2(m) + 1 < -FMIN_EXP
 
 
 def exp_lof(p: int, r: int, y: Fraction) -> Fraction:
-    """Cubic.exp_lof: a lower bound of exp(-y), y >= 0 (floating squarings kept to p bits, rounded down)."""
+    """Cubic.exp_lof: a lower bound of exp(-y), y >= 0 (floating squarings kept to p bits, rounded down; 0 below
+    2^-FMIN_EXP)."""
     u = y / 2 ** r
     if u > 1:
         return Fraction(0)
@@ -40,18 +53,19 @@ def exp_lof(p: int, r: int, y: Fraction) -> Fraction:
         n = m * m
         s = _fshift(p, n)
         m, e = n >> s, 2 * e + s
-    return m * Fraction(2) ** e
+    return Fraction(0) if _tiny(m, e) else m * Fraction(2) ** e
 
 
 def exp_hif(p: int, r: int, y: Fraction) -> Fraction:
-    """Cubic.exp_hif: an upper bound of exp(-y), y >= 0 (floating squarings kept to p bits, rounded up)."""
+    """Cubic.exp_hif: an upper bound of exp(-y), y >= 0 (floating squarings kept to p bits, rounded up; at least
+    2^-FMIN_EXP)."""
     u = y / 2 ** r
     m, e = math.ceil(2 ** p / (1 + u)), -p
     for _ in range(r):
         n = m * m
         s = _fshift(p, n)
         m, e = -((-n) >> s), 2 * e + s
-    return m * Fraction(2) ** e
+    return Fraction(1, 2 ** FMIN_EXP) if _tiny(m, e) else m * Fraction(2) ** e
 
 
 def _wlow(w: tuple[Fraction, Fraction], e: Fraction) -> Fraction:
