@@ -1,4 +1,4 @@
-"""The Coq library coq/ (Spec.v, the brute-force check, brute_force_sound) and the accuracy_bound export:
+"""The Coq library coq/ (Spec.v, brute_force_sound, cubic_sound) and the accuracy_bound exports:
 the library builds, an exported theorem compiles with only the standard real-number axioms, tampered copies
 fail to compile, and the exporter's count (the Coq check's computation in Python) is sound against exhaustive
 evaluation. See docs/formal-export.md."""
@@ -21,6 +21,8 @@ from checker.model import ModelConfig
 from generator.certwriter import write_certificate
 from generator.export import ExportError, export_file
 from generator.export.common import weight_literals
+from generator.export.coq_cubic import PRECISIONS as CUBIC_PRECISIONS
+from generator.export.coq_cubic import cubic_classes
 from generator.export.coq_theorem import PRECISIONS, bf_count, bf_count_of, export_theorem
 
 ROOT_PATH = Path(ROOT)
@@ -48,9 +50,9 @@ def library(tmp_path_factory):
     return dest
 
 
-def coqc(library, path) -> tuple[int, str]:
+def coqc(library, path, timeout: int = 600) -> tuple[int, str]:
     proc = subprocess.run([COQC, "-q", "-R", str(library), "CompactProofs", path.name], cwd=path.parent,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -62,7 +64,8 @@ def set_claim(text: str, num: int, den: int) -> str:
 
 def test_library_has_nothing_admitted():
     names = sorted(p.name for p in (ROOT_PATH / "coq").glob("*.v"))
-    assert {"Spec.v", "Lib.v", "ExpBounds.v", "BruteForce.v", "Average.v", "Counting.v", "Mixture.v"} <= set(names)
+    assert {"Spec.v", "Lib.v", "ExpBounds.v", "BruteForce.v", "Average.v", "Counting.v", "Mixture.v",
+            "Cubic.v"} <= set(names)
     for name in names:
         text = open(f"{ROOT}/coq/{name}", encoding="utf-8").read()
         assert not re.search(r"\b(Admitted|admit|Axiom|Parameter|Abort)\b", text), name
@@ -173,3 +176,117 @@ def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_
         rc, out = results[name]
         assert rc != 0 and ("eq_refl" in out or "accuracy_bound" in out), (name, out)
 
+
+
+# ------------------------------------------------------------------------------ cubic_sound (coq/Cubic.v)
+
+SHIPPED_CUBIC = ROOT_PATH / "certificates" / "max4-v64-s123.cubic.cert"
+
+
+@pytest.fixture(scope="module")
+def tiny_cubic():
+    """A tiny model on which the Coq cubic check proves some inputs (25 of 125)."""
+    return certificate(TINY, random_params(TINY, 3, scale=3.0, bias_scale=0.7), "cubic", {"direct_path": "separate"})
+
+
+@pytest.mark.parametrize("name,cfg,params", adversarial_models(), ids=[m[0] for m in adversarial_models()])
+def test_coq_cubic_count_is_sound(name, cfg, params):
+    """The Coq cubic check's count (its computation in Python, coq_cubic.cubic_classes) never exceeds the
+    exhaustive count of correct inputs, at both precisions of the exporter."""
+    exact = exhaustive_accuracy(params) * cfg.d_vocab ** cfg.n_ctx
+    literals = weight_literals(certificate(cfg, params))
+    for p, r in CUBIC_PRECISIONS:
+        count, hints = cubic_classes(cfg, literals, p, r)
+        assert count <= exact, (name, p, r)
+        assert len(hints) == cfg.d_vocab and all(len(row) == cfg.d_vocab for row in hints)
+
+
+def test_coq_cubic_count_random_models():
+    """On random small models the count never exceeds the exhaustive one, and it is positive on some."""
+    positive = 0
+    for seed in range(6):
+        params = random_params(TINY, seed, scale=3.0, bias_scale=0.7)
+        count, _ = cubic_classes(TINY, weight_literals(certificate(TINY, params)), *CUBIC_PRECISIONS[0])
+        assert count <= exhaustive_accuracy(params) * TINY.d_vocab ** TINY.n_ctx, seed
+        positive += count > 0
+    assert positive >= 3
+
+
+def _axioms(out: str) -> set[str]:
+    block = out.split("Axioms:")[1].split("\n     = ")[0]
+    return set(re.findall(r"^([A-Za-z_][\w.']*)", block, re.M))
+
+
+def _compile_parallel(library, tmp_path, files: dict[str, str], timeout: int = 600) -> dict[str, tuple[int, str]]:
+    for name, body in files.items():
+        (tmp_path / f"{name}.v").write_text(body)
+    with ThreadPoolExecutor(len(files)) as pool:
+        return dict(zip(files, pool.map(lambda n: coqc(library, tmp_path / f"{n}.v", timeout), files)))
+
+
+@needs_coq
+def test_cubic_accuracy_bound_tiny_valid_and_tampered(library, tiny_cubic, tmp_path):
+    """export-coq of a cubic certificate writes data + hints + accuracy_bound (proved by cubic_sound); it compiles
+    with only the standard axioms, Coq's own count equals the exporter's, and a raised claim and an altered weight
+    (one that lowers the Coq count, found with the exporter's computation) fail to compile."""
+    cert_path = tmp_path / "tiny_cubic.cert"
+    write_certificate(str(cert_path), tiny_cubic)
+    info = export_file(str(cert_path), str(tmp_path / "tiny_cubic.v"), "coq")
+    text = (tmp_path / "tiny_cubic.v").read_text()
+    assert "Theorem accuracy_bound : (claim data <= accuracy (model_of data))%R." in text
+    assert "apply (cubic_sound data" in text and "Fixpoint" not in text
+    total = TINY.d_vocab ** TINY.n_ctx
+    count, p, r = info["count"], info["prec"], info["squarings"]
+    assert count == 25 and Fraction(info["claim"]) <= Fraction(count, total)
+    files = {"valid": text + "\nPrint Assumptions accuracy_bound.\n"
+                             f"Eval vm_compute in zcount data (cubic_info data {p} {r} hints).\n",
+             "raised": set_claim(text, count + 1, total)}
+    literals = weight_literals(tiny_cubic)
+    e, rows = literals["w_U"]
+    literal = f"W_U := (({e})%Z, [[{rows[0][0]};"
+    assert literal in text
+    for factor in (-1, 8, -64, 4096):
+        changed = [list(row) for row in rows]
+        changed[0][0] *= factor
+        if cubic_classes(TINY, {**literals, "w_U": (e, changed)}, p, r)[0] < count:
+            files["weight"] = set_claim(text.replace(literal, f"W_U := (({e})%Z, [[{changed[0][0]};"), count, total)
+            break
+    assert "weight" in files, "no single-weight change lowers the count"
+    if Fraction(info["claim"]) < Fraction(count, total):  # make the valid file claim exactly the count
+        files["valid"] = set_claim(files["valid"], count, total)
+    results = _compile_parallel(library, tmp_path, files)
+    rc, out = results["valid"]
+    assert rc == 0, out
+    assert _axioms(out) <= STANDARD_AXIOMS, out
+    assert re.search(rf"= {count}%Z\s*: Z", out), out
+    for name in ("raised", "weight"):
+        rc, out = results[name]
+        assert rc != 0 and ("eq_refl" in out or "accuracy_bound" in out), (name, out)
+
+
+@needs_coq
+@pytest.mark.skipif(not SHIPPED_CUBIC.exists(), reason="shipped cubic certificate missing")
+def test_cubic_accuracy_bound_shipped_max4_v64(library, tmp_path):
+    """The shipped Max-of-4/64 cubic certificate: its accuracy_bound export compiles (only the standard axioms)
+    and a copy with the claim raised by 1/64^4 fails; the two coqc runs go in parallel."""
+    import time
+
+    start = time.perf_counter()
+    info = export_file(str(SHIPPED_CUBIC), str(tmp_path / "max4_v64.v"), "coq")
+    exported = time.perf_counter() - start
+    text = (tmp_path / "max4_v64.v").read_text()
+    claim = Fraction(info["claim"])
+    assert claim.denominator <= 64 ** 4 and claim > Fraction(95, 100), info  # 16125669/64^4 = 0.9612 (Python: 0.9724)
+    assert f"claim proved here: accuracy >= {claim.numerator}/{claim.denominator}" in text
+    num = claim.numerator * (64 ** 4 // claim.denominator)
+    files = {"valid": text + "\nPrint Assumptions accuracy_bound.\n",
+             "raised": set_claim(text, num + 1, 64 ** 4)}
+    start = time.perf_counter()
+    results = _compile_parallel(library, tmp_path, files, timeout=1800)  # about 90 s of CPU each
+    print(f"export {exported:.1f} s; coqc of the Max-of-4/64 cubic accuracy_bound and its tampered twin "
+          f"(in parallel): {time.perf_counter() - start:.1f} s; count {info['count']}/{64 ** 4}")
+    rc, out = results["valid"]
+    assert rc == 0, out
+    assert _axioms(out) <= STANDARD_AXIOMS, out
+    rc, out = results["raised"]
+    assert rc != 0 and ("eq_refl" in out or "accuracy_bound" in out), out

@@ -104,6 +104,10 @@ def export_file(cert_path: str, out_path: str, language: str, prec: int | None =
         # data + Theorem accuracy_bound over the reals, proved by the coq/ library (coq_theorem.py)
         from generator.export.coq_theorem import export_theorem
         text, info = export_theorem(cert, None if prec is None else (prec, max(12, prec // 2)))
+    elif language == "coq" and cert.schema == "cubic":
+        # data + hints + Theorem accuracy_bound over the reals, proved by coq/Cubic.v's cubic_sound (coq_cubic.py)
+        from generator.export.coq_cubic import export_cubic_theorem
+        text, info = export_cubic_theorem(cert, None if prec is None else (prec, max(20, prec // 2)))
     else:
         text, info = export_certificate(cert, language, prec)
     with open(out_path, "w", encoding="utf-8", newline="\n") as f:
