@@ -131,6 +131,21 @@ def test_cubic_lemmas_rest_on_standard_axioms_only(library, tmp_path):
 
 
 @needs_coq
+def weight_lowering_count(text: str, cert, lowers) -> str:
+    """The exported text with one W_U mantissa scaled so that `lowers(changed weight literals)` holds (the Coq
+    check then proves fewer inputs than the file claims)."""
+    literals = weight_literals(cert)
+    e, rows = literals["w_U"]
+    literal = f"W_U := (({e})%Z, [[{rows[0][0]};"
+    assert literal in text
+    for factor in (-1, 8, -64, 4096):
+        changed = [list(row) for row in rows]
+        changed[0][0] *= factor
+        if lowers({**literals, "w_U": (e, changed)}):
+            return text.replace(literal, f"W_U := (({e})%Z, [[{changed[0][0]};")
+    raise AssertionError("no single-weight change lowers the count")
+
+
 def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_path):
     """certify export-coq writes data + accuracy_bound; it compiles, its Print Assumptions lists only the standard
     axioms of Coq's reals, a raised claim and an altered weight fail to compile, and Coq's own bf_count equals the
@@ -149,17 +164,8 @@ def test_accuracy_bound_compiles_and_tampered_copies_fail(library, tiny_bf, tmp_
                              f"Eval vm_compute in bf_count data {info['prec']} {info['squarings']}.\n",
              "raised": set_claim(text, count + 1, total)}
     # one W_U mantissa changed so that the Coq check proves fewer inputs than the claim
-    literals = weight_literals(tiny_bf)
-    e, rows = literals["w_U"]
-    literal = f"W_U := (({e})%Z, [[{rows[0][0]};"
-    assert literal in text
-    for factor in (-1, 8, -64, 4096):
-        changed = [list(row) for row in rows]
-        changed[0][0] *= factor
-        if bf_count_of(TINY, {**literals, "w_U": (e, changed)}, info["prec"], info["squarings"]) < count:
-            files["weight"] = text.replace(literal, f"W_U := (({e})%Z, [[{changed[0][0]};")
-            break
-    assert "weight" in files, "no single-weight change lowers the count"
+    files["weight"] = weight_lowering_count(
+        text, tiny_bf, lambda literals: bf_count_of(TINY, literals, info["prec"], info["squarings"]) < count)
     for name, body in files.items():
         (tmp_path / f"{name}.v").write_text(body)
     with ThreadPoolExecutor(3) as pool:
@@ -241,17 +247,8 @@ def test_cubic_accuracy_bound_tiny_valid_and_tampered(library, tiny_cubic, tmp_p
     files = {"valid": text + "\nPrint Assumptions accuracy_bound.\n"
                              f"Eval vm_compute in zcount data (cubic_info data {p} {r} hints).\n",
              "raised": set_claim(text, count + 1, total)}
-    literals = weight_literals(tiny_cubic)
-    e, rows = literals["w_U"]
-    literal = f"W_U := (({e})%Z, [[{rows[0][0]};"
-    assert literal in text
-    for factor in (-1, 8, -64, 4096):
-        changed = [list(row) for row in rows]
-        changed[0][0] *= factor
-        if cubic_classes(TINY, {**literals, "w_U": (e, changed)}, p, r)[0] < count:
-            files["weight"] = set_claim(text.replace(literal, f"W_U := (({e})%Z, [[{changed[0][0]};"), count, total)
-            break
-    assert "weight" in files, "no single-weight change lowers the count"
+    files["weight"] = set_claim(weight_lowering_count(
+        text, tiny_cubic, lambda literals: cubic_classes(TINY, literals, p, r)[0] < count), count, total)
     if Fraction(info["claim"]) < Fraction(count, total):  # make the valid file claim exactly the count
         files["valid"] = set_claim(files["valid"], count, total)
     results = _compile_parallel(library, tmp_path, files)

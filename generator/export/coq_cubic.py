@@ -19,7 +19,7 @@ import itertools
 import math
 from fractions import Fraction
 
-from generator.export.coq_theorem import SPEC_FIELDS, _tensor_literal
+from generator.export.coq_theorem import SPEC_FIELDS, data_record
 from generator.export.common import weight_literals
 
 # (p, r): the grid 2^-p of the exp bounds' start and of the margins, r floating squarings
@@ -198,14 +198,7 @@ def render_cubic_file(cert, p: int, r: int, hints, claim: Fraction, count: int) 
         "From CompactProofs Require Import Spec Cubic.",
         "Import ListNotations.",
         "",
-        "Definition data : Data := {|",
-        f"  d_vocab := {cfg.d_vocab}%nat; d_model := {cfg.d_model}%nat; d_head := {cfg.d_head}%nat; "
-        f"n_ctx := {cfg.n_ctx}%nat;",
-    ]
-    for field, (e, rows) in weight_literals(cert).items():
-        lines.append(f"  {SPEC_FIELDS[field]} := {_tensor_literal(e, rows)};")
-    lines += [
-        f"  claim_num := {claim.numerator}%Z; claim_den := {claim.denominator}%Z |}}.",
+        *data_record(cert, claim),
         "",
         "Definition hints : Hints :=",
         f" {_hints_literal(hints)}.",

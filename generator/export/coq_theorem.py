@@ -108,6 +108,17 @@ def _tensor_literal(e: int, rows: list[list[int]]) -> str:
     return f"(({e})%Z, [" + "; ".join("[" + "; ".join(str(m) for m in row) + "]" for row in rows) + "]%Z)"
 
 
+def data_record(cert, claim: Fraction) -> list[str]:
+    """Lines of `Definition data : Data`: the configuration, the certificate's float32 weights exactly, the claim."""
+    cfg = cert.config
+    lines = ["Definition data : Data := {|",
+             f"  d_vocab := {cfg.d_vocab}%nat; d_model := {cfg.d_model}%nat; d_head := {cfg.d_head}%nat; "
+             f"n_ctx := {cfg.n_ctx}%nat;"]
+    for field, (e, rows) in weight_literals(cert).items():
+        lines.append(f"  {SPEC_FIELDS[field]} := {_tensor_literal(e, rows)};")
+    return lines + [f"  claim_num := {claim.numerator}%Z; claim_den := {claim.denominator}%Z |}}."]
+
+
 def render_theorem_file(cert, p: int, r: int) -> str:
     """The exported file: the Data record of the certificate and the theorem accuracy_bound."""
     cfg = cert.config
@@ -123,14 +134,7 @@ def render_theorem_file(cert, p: int, r: int) -> str:
         "From CompactProofs Require Import Spec BruteForce.",
         "Import ListNotations.",
         "",
-        "Definition data : Data := {|",
-        f"  d_vocab := {cfg.d_vocab}%nat; d_model := {cfg.d_model}%nat; d_head := {cfg.d_head}%nat; "
-        f"n_ctx := {cfg.n_ctx}%nat;",
-    ]
-    for field, (e, rows) in weight_literals(cert).items():
-        lines.append(f"  {SPEC_FIELDS[field]} := {_tensor_literal(e, rows)};")
-    lines += [
-        f"  claim_num := {cert.claim.numerator}%Z; claim_den := {cert.claim.denominator}%Z |}}.",
+        *data_record(cert, cert.claim),
         "",
         "Theorem accuracy_bound : (claim data <= accuracy (model_of data))%R.",
         f"Proof. apply (brute_force_sound data {p} {r}). vm_cast_no_check (@eq_refl bool true). Qed.",
