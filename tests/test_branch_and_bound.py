@@ -316,6 +316,7 @@ def test_roots_partition_the_input_space():
 
 
 def test_cli_budget(tmp_path, root):
+    pytest.importorskip("torch", reason="certify generate needs the generator extra (torch)")
     from generator.cli import main
     from generator.modelio import save_model
 
