@@ -9,7 +9,7 @@ plots one curve per model to docs/report/branch_and_bound.png. Prints one line p
 figures as JSON. Not run by the test suite. Run it with `nice`: the CPU is shared.
 
     nice python benchmarks/bench_branch_and_bound.py [--models GLOB] [--budget-large 1e10] [--out-dir DIR]
-        [--json FILE] [--plot FILE] [--no-baselines] [--ship DIR]
+        [--json FILE] [--plot FILE] [--no-baselines] [--ship DIR] [--device cpu|cuda]
     python benchmarks/bench_branch_and_bound.py --merge run1.json run2.json [--json all.json]   # several runs
 """
 
@@ -47,7 +47,7 @@ def timed_check(path: str) -> dict:
     return out
 
 
-def branch_and_bound(model: str, budget: float | None, out: str) -> tuple[dict, list]:
+def branch_and_bound(model: str, budget: float | None, out: str, device: str | None = None) -> tuple[dict, list]:
     """Search once; write the certificate at `budget` (claim = the checker's bound); the frontier of the search."""
     import flint
 
@@ -64,7 +64,7 @@ def branch_and_bound(model: str, budget: float | None, out: str) -> tuple[dict, 
     start = clocks()
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)
-    found = Search(tables, limit)
+    found = Search(tables, limit, device=device)
     witness, info = witness_of(found, limit)
     cert = Certificate(FORMAT_VERSION, "branch-and-bound", 1, cfg, weights_sha256(cfg, params), params, witness,
                        Fraction(0), {})
@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--models", default=os.path.join(ROOT, "models", "*.safetensors"))
     parser.add_argument("--budget-large", type=float, default=1e10, help="budget for K >= 10 (default 1e10)")
     parser.add_argument("--out-dir", default="/tmp/bnb-bench", help="where the generated certificates go")
+    parser.add_argument("--device", default=None, help="torch device of the search (default: cuda when present)")
     parser.add_argument("--no-baselines", action="store_true", help="skip brute force and cubic per-output")
     parser.add_argument("--ship", default=None, help="copy each accepted branch-and-bound certificate of at most "
                         "--ship-mb MB here (certificates/)")
@@ -165,7 +166,7 @@ def main() -> None:
         k = int(name.split("-")[0].removeprefix("max"))
         budget = args.budget_large if k >= 10 else None
         out = os.path.join(args.out_dir, f"{name}.branch-and-bound.cert")
-        row, points = branch_and_bound(model, budget, out)
+        row, points = branch_and_bound(model, budget, out, args.device)
         row.update(model=name, budget=budget, check=timed_check(out), frontier=points)
         if not args.no_baselines:
             row["baselines"] = {}

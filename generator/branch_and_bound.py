@@ -7,8 +7,12 @@ stay given up) or enumerates it. The step taken next is the one with the highest
 a node is enumerated when that is the better of the two (or it cannot be split). The sequence does not depend
 on the budget, and a step only replaces a given-up leaf (0 inputs, no cost) by a subtree, so along the sequence
 the proof length and the bound never decrease; for a budget the search takes the longest prefix whose proof
-length fits. Hence a larger budget never gives a smaller bound. Certification is decided with the checker's
-own bound (`MaxBounds.certified_sorted`, batched), so the search counts exactly what the checker accepts.
+length fits. Hence a larger budget never gives a smaller bound.
+
+Certification is decided in torch, on the GPU when there is one (`SortedScreen`): the same float64 operations as
+the checker's sorted mixture bound (`MaxBounds.sorted_certified`), in the same order, so the verdicts are the
+checker's bit for bit and the search counts exactly what the checker accepts (tests/test_branch_and_bound.py
+compares the two). The rarer root arguments (kinds 1 and 4) call the checker's functions directly.
 """
 
 from __future__ import annotations
@@ -19,18 +23,21 @@ from collections import defaultdict
 from itertools import accumulate
 
 import numpy as np
+import torch
 
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.schemas.branch_and_bound import (CERTIFIED, CERTIFIED_POSITIONS, CERTIFIED_SORTED, ENUMERATED, GIVEN_UP,
                                               SPLIT, MaxBounds, _enumerated_counts, bins_of, certify_ops, children,
                                               enumerate_ops, node_row, node_size, roots, sorted_ops, sorted_types,
                                               table_intervals)
+from generator.model import pick_device
 
 MAX_UNSPLITTABLE = 1 << 16  # a node that cannot be split is enumerated up to this size, else given up
 ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENUM_PREFERENCE of a split's
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
 MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
 CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
+SCREEN_ELEMENTS = 1 << 22  # float64 entries of one batch of the torch screen (32 MiB)
 
 
 def split_choice(node) -> tuple[int, int] | None:
@@ -43,17 +50,89 @@ def split_choice(node) -> tuple[int, int] | None:
     return None if best is None else best[1:]
 
 
+class SortedScreen:
+    """`MaxBounds.sorted_certified` for one max token m, in torch on `device`, with the types' worst values
+    (maxima of P over token ranges, exact) cached per (q, low, high). Every operation is a maximum, a sort, a
+    gather, or a correctly rounded float64 product or sum moved one ulp up with nextafter, as in the checker,
+    and in the same order: on the CPU and on CUDA (no flush-to-zero in float64) the verdicts are the checker's."""
+
+    def __init__(self, bounds: MaxBounds, device: torch.device):
+        tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=device)
+        K, self.m, self.device = bounds.K, bounds.m, device
+        self.P, self.C = tensor(bounds.P), tensor(bounds.C)  # [q, k, j], [q, j]
+        self.a_lo = torch.sort(tensor(bounds.a_lo[:, : K - 1]), dim=1, descending=True).values  # [q, K-1]
+        self.a_hi = torch.sort(tensor(bounds.a_hi[:, : K - 1]), dim=1, descending=True).values
+        self.positions = torch.arange(K - 1, device=device)
+        self.rows: dict[tuple[int, int, int], int] = {}
+        self.worst = torch.empty((64, self.P.shape[2]), dtype=torch.float64, device=device)
+
+    def _add_ranges(self, keys: list[tuple[int, int, int]]) -> None:
+        """Cache max_k P[q, k, :] over low <= k < high for each new key (q, low, high)."""
+        keys = [key for key in dict.fromkeys(keys) if key not in self.rows]
+        if not keys:
+            return
+        need = len(self.rows) + len(keys)
+        if need > self.worst.shape[0]:
+            grown = torch.empty((max(need, 2 * self.worst.shape[0]), self.worst.shape[1]), dtype=torch.float64,
+                                device=self.device)
+            grown[: len(self.rows)] = self.worst[: len(self.rows)]
+            self.worst = grown
+        width = max(hi - lo for _, lo, hi in keys)
+        chunk = max(1, SCREEN_ELEMENTS // (width * self.P.shape[2]))
+        offsets = torch.arange(width, device=self.device)
+        for start in range(0, len(keys), chunk):
+            part = torch.tensor(keys[start: start + chunk], dtype=torch.int64, device=self.device)
+            q, lo, hi = part[:, 0:1], part[:, 1:2], part[:, 2:3]
+            index = torch.minimum(lo + offsets, hi - 1)  # the last token repeated: the maximum is unchanged
+            first = len(self.rows) + start
+            self.worst[first: first + len(part)] = torch.amax(self.P[q, index], dim=1)
+        for key in keys:
+            self.rows[key] = len(self.rows)
+
+    def certified(self, nodes: list, K: int) -> list[bool]:
+        """The sorted mixture verdict of each node (all of max m), as `MaxBounds.sorted_certified` gives it."""
+        width = 1 + max(len(node[2]) for node in nodes)
+        keys, counts = [], []
+        for q, m, bins in nodes:
+            types = sorted_types(K, (q, m, bins)) + [(m, m + 1, 0)] * (width - 1 - len(bins))
+            keys += [(q, lo, hi) if n > 0 else (q, m, m + 1) for lo, hi, n in types]
+            counts.append([n for _, _, n in types])
+        self._add_ranges(keys)
+        rows = torch.tensor([self.rows[key] for key in keys], dtype=torch.int64, device=self.device)
+        counts = torch.tensor(counts, dtype=torch.int64, device=self.device)
+        qs = torch.tensor([node[0] for node in nodes], dtype=torch.int64, device=self.device)
+        out = []
+        chunk = max(1, SCREEN_ELEMENTS // (max(width, K - 1) * self.P.shape[2]))
+        inf = torch.tensor(float("inf"), dtype=torch.float64, device=self.device)
+        for start in range(0, len(nodes), chunk):
+            q, count = qs[start: start + chunk], counts[start: start + chunk]
+            worst = self.worst[rows[start * width: (start + len(q)) * width]].view(len(q), width, -1)
+            slot_type = (torch.cumsum(count, dim=1)[:, None, :] <= self.positions[None, :, None]).sum(dim=2)
+            slots = torch.take_along_dim(worst, slot_type[:, :, None], dim=1)  # [n, K-1, j]
+            finite = torch.isfinite(slots).all(dim=2).all(dim=1)  # a NaN would escape the sort
+            slots = torch.sort(slots, dim=1, descending=True).values
+            total = self.C[q]
+            for s in range(K - 1):
+                value = slots[:, s, :]
+                factor = torch.where(value >= 0, self.a_hi[q, s, None], self.a_lo[q, s, None])
+                total = torch.nextafter(total + torch.nextafter(factor * value, inf), inf)
+            ok = finite & (torch.isfinite(total) & (total < 0)).all(dim=1)
+            out += ok.tolist()
+        return out
+
+
 class Search:
     """The step sequence. `fate[node]` is ("certified", step, kind) for a node certified when it was made,
     ("split", step, (bin, cut)) or ("enumerated", step) once a step took it; other nodes are given up."""
 
     def __init__(self, tables: MaxOfKTables, limit: float = float("inf"), max_evaluated: int = MAX_EVALUATED,
-                 progress: bool = False):
+                 progress: bool = False, device: str | None = None):
         cfg = tables.config
+        self.device = pick_device(device)
         self.tables, self.cfg, self.V, self.K = tables, cfg, cfg.d_vocab, cfg.n_ctx
         self.intervals = table_intervals(tables)
         self.bounds: dict[int, MaxBounds] = {}
-        self.worst: dict[int, dict] = {}  # m -> (q, low, high) -> max of P[q, low:high] over tokens, per j
+        self.screens: dict[int, SortedScreen] = {}
         self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
         self.fate: dict = {}
         self.step_cost: list[int] = []
@@ -90,32 +169,16 @@ class Search:
         return self.bounds[m]
 
     def _certified(self, nodes: list) -> list[int | None]:
-        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None.
-        The types' worst values are maxima of P over token ranges, cached per (q, range); a maximum of floats is
-        exact, so they equal the checker's sparse-table values, without its memory for every m at once."""
+        """The checker's sorted mixture verdict for each node (batched by max token): CERTIFIED_SORTED or None."""
         out: list[int | None] = [None] * len(nodes)
         by_m = defaultdict(list)
         for position, node in enumerate(nodes):
             by_m[node[1]].append(position)
         for m, positions in by_m.items():
-            bounds = self._bounds(m)
-            cache = self.worst.setdefault(m, {})
-            width = 1 + max(len(nodes[p][2]) for p in positions)
-            worst, counts = [], []
-            for p in positions:
-                q = nodes[p][0]
-                types = sorted_types(self.K, nodes[p]) + [(m, m + 1, 0)] * (width - 1 - len(nodes[p][2]))
-                row = []
-                for lo, hi, n in types:
-                    key = (q, lo, hi) if n > 0 else (q, m, m + 1)
-                    if key not in cache:
-                        cache[key] = np.max(bounds.P[q, key[1]: key[2]], axis=0)
-                    row.append(cache[key])
-                worst.append(row)
-                counts.append([n for _, _, n in types])
-            ok = bounds.sorted_certified(np.array([nodes[p][0] for p in positions]), np.array(worst),
-                                         np.array(counts, dtype=np.int64))
-            for p, good in zip(positions, ok):
+            if m not in self.screens:
+                self.screens[m] = SortedScreen(self._bounds(m), self.device)
+            verdicts = self.screens[m].certified([nodes[p] for p in positions], self.K)
+            for p, good in zip(positions, verdicts):
                 out[p] = CERTIFIED_SORTED if good else None
         self.evaluated += len(nodes)
         return out
@@ -143,18 +206,18 @@ class Search:
                             verdicts[p] = kind
             bounds.X.clear()  # the position tables are large for long contexts; the roots need them once
 
-    def _action(self, node) -> tuple[float, str] | None:
-        """(gain per operation, "split" | "enumerate") of the best step for a given-up node, None if none."""
-        size = node_size(self.K, node)
+    def _action(self, node, size: int) -> tuple[float, str, tuple[int, int] | None] | None:
+        """(gain per operation, "split" | "enumerate", the split) of the best step for a given-up node of `size`
+        inputs, None if none."""
         enum_rate = 1.0 / self.enum_per_input
         split = split_choice(node)
         if split is None:
-            return (enum_rate, "enumerate") if size <= MAX_UNSPLITTABLE else None
+            return (enum_rate, "enumerate", None) if size <= MAX_UNSPLITTABLE else None
         n = node[2][split[0]][0]
         split_rate = size / ((n + 1) * self.leaf_cost)
         if enum_rate * ENUM_PREFERENCE >= split_rate:
-            return enum_rate, "enumerate"
-        return split_rate, "split"
+            return enum_rate, "enumerate", None
+        return split_rate, "split", split
 
     def _charge(self, nodes: list, kinds: list) -> int:
         """Operations of the certified nodes, with each table the first time a leaf needs it (as `check` counts)."""
@@ -178,10 +241,10 @@ class Search:
                     cost += ops
         return cost
 
-    def _push(self, heap: list, node) -> None:
-        action = self._action(node)
+    def _push(self, heap: list, node, size: int) -> None:
+        action = self._action(node, size)
         if action is not None:
-            heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node))
+            heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node, size, action[2]))
 
     def _roots(self, heap: list) -> None:
         """The first steps: one per certified root (by any of the checker's bounds), largest first; the other
@@ -189,8 +252,8 @@ class Search:
         nodes = self.roots
         kinds = self._certified(nodes)
         self._root_arguments(nodes, kinds)
-        certified = sorted(((node_size(self.K, n), i) for i, (n, kind) in enumerate(zip(nodes, kinds))
-                            if kind is not None), reverse=True)
+        sizes = [node_size(self.K, n) for n in nodes]
+        certified = sorted(((sizes[i], i) for i, kind in enumerate(kinds) if kind is not None), reverse=True)
         for size, i in certified:
             self.fate[nodes[i]] = ("certified", len(self.step_cost), kinds[i])
             self.step_cost.append(self._charge([nodes[i]], [kinds[i]]))
@@ -198,37 +261,31 @@ class Search:
         if not certified:
             self.step_cost.append(0)
             self.step_gain.append(0)
-        for node, kind in zip(nodes, kinds):
+        for node, kind, size in zip(nodes, kinds, sizes):
             if kind is None:
-                self._push(heap, node)
+                self._push(heap, node, size)
 
     def _waves(self, wave: list, heap: list) -> None:
         """One step per node of the wave, in heap order; the children of its splits are evaluated together."""
-        made = []
-        for _, _, action, node in wave:
-            if action == "split":
-                split = split_choice(node)
-                made.append((node, split, children(node, *split)))
-        flat = [child for _, _, kids in made for child in kids]
+        made = {node: children(node, *split) for _, _, action, node, _, split in wave if action == "split"}
+        flat = [child for kids in made.values() for child in kids]
         verdicts = iter(self._certified(flat))
-        results = {node: [(child, next(verdicts)) for child in kids] for node, _, kids in made}
-        splits = {node: split for node, split, _ in made}
-        for _, _, action, node in wave:
+        for _, _, action, node, size, split in wave:
             step = len(self.step_cost)
             if action == "enumerate":
                 self.fate[node] = ("enumerated", step)
-                self.step_cost.append(enumerate_ops(self.cfg, node_size(self.K, node)))
+                self.step_cost.append(enumerate_ops(self.cfg, size))
                 self.step_gain.append(0)
                 continue
-            self.fate[node] = ("split", step, splits[node])
-            kids = results[node]
-            self.step_cost.append(self._charge([c for c, _ in kids], [kind for _, kind in kids]))
-            self.step_gain.append(sum(node_size(self.K, c) for c, kind in kids if kind is not None))
-            for child, kind in kids:
+            self.fate[node] = ("split", step, split)
+            kids = [(child, next(verdicts), node_size(self.K, child)) for child in made[node]]
+            self.step_cost.append(self._charge([c for c, _, _ in kids], [kind for _, kind, _ in kids]))
+            self.step_gain.append(sum(size for _, kind, size in kids if kind is not None))
+            for child, kind, child_size in kids:
                 if kind is not None:
                     self.fate[child] = ("certified", step, kind)
                 else:
-                    self._push(heap, child)
+                    self._push(heap, child, child_size)
 
     def last_step(self, limit: float) -> int:
         """The longest prefix of steps whose proof length fits `limit` (-1: not even the roots)."""
@@ -293,11 +350,13 @@ class Search:
         return {"nodes": rows}, {"enumerated": len(enumerated), "enumerated_correct": sum(by_node.values())}
 
 
-def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False) -> tuple[dict, dict]:
+def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False,
+           device: str | None = None) -> tuple[dict, dict]:
     """The witness of the longest step prefix whose proof length (without exact-path arb operations) fits the
-    budget (None: no limit; the search then runs until no given-up leaf can be refined, or MAX_EVALUATED)."""
+    budget (None: no limit; the search then runs until no given-up leaf can be refined, or MAX_EVALUATED), the
+    search's floats on `device` (default: CUDA when present, else the CPU)."""
     limit = float("inf") if budget is None else float(budget)
-    found = Search(tables, limit, progress=progress)
+    found = Search(tables, limit, progress=progress, device=device)
     return witness_of(found, limit)
 
 

@@ -224,15 +224,17 @@ def _search(cfg, params, strategy, options, device, progress):
             raise ValueError("cubic direct_path must be separate, joint or per-output")
         return "cubic", 1, {"direct_path": direct_path}
     if strategy == "branch-and-bound":
-        return "branch-and-bound", 1, branch_and_bound_witness(cfg, params, options, progress)
+        return "branch-and-bound", 1, branch_and_bound_witness(cfg, params, options, progress, device)
     if strategy == "subcubic":
         (variant,) = subcubic_variants(options, max_rank=cfg.d_head)  # build_certificate expanded the search
         return "subcubic", 2, subcubic_witness(cfg, params, variant)
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
 
-def branch_and_bound_witness(cfg: ModelConfig, params: dict[str, np.ndarray], options: dict, progress: bool) -> dict:
-    """The case tree of generator/branch_and_bound.py for options['budget'] (proof length; default none)."""
+def branch_and_bound_witness(cfg: ModelConfig, params: dict[str, np.ndarray], options: dict, progress: bool,
+                             device: str | None = None) -> dict:
+    """The case tree of generator/branch_and_bound.py for options['budget'] (proof length; default none), its
+    search on `device` (default: CUDA when present)."""
     import flint
 
     from checker.maxofk import build_tables
@@ -244,7 +246,7 @@ def branch_and_bound_witness(cfg: ModelConfig, params: dict[str, np.ndarray], op
     old = flint.ctx.prec
     flint.ctx.prec = 128
     try:
-        witness, _ = search(build_tables(cfg, params), None if budget is None else float(budget), progress)
+        witness, _ = search(build_tables(cfg, params), None if budget is None else float(budget), progress, device)
     finally:
         flint.ctx.prec = old
     return witness
