@@ -2,7 +2,9 @@
 
 The first steps certify the roots that one of the checker's bounds certifies (largest first); the other roots
 are given up. Each later step takes a given-up leaf and either splits it (its children are certified where the checker's bound says so, the others
-stay given up) or enumerates it. The step taken next is the one with the highest expected gain per operation
+stay given up) or enumerates it. A given-up root (q, m, c) is split at its certification boundary, the largest
+cut b for which "all c tokens below b" is certified (cubic's initial-segment cases are of this form); other nodes
+at 9/10 of their widest bin. The step taken next is the one with the highest expected gain per operation
 (a heap): a split is worth `size / ((children) * leaf cost)`, an enumeration `1 / (operations per input)`;
 a node is enumerated when that is the better of the two (or it cannot be split). The sequence does not depend
 on the budget, and a step only replaces a given-up leaf (0 inputs, no cost) by a subtree, so along the sequence
@@ -37,6 +39,7 @@ ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENU
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
 MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
 CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
+ROOT_BOUNDARY = True  # a given-up root is first split at its certification boundary (`Search._boundaries`)
 SCREEN_ELEMENTS = 1 << 22  # float64 entries of one batch of the torch screen (32 MiB)
 
 
@@ -206,11 +209,12 @@ class Search:
                             verdicts[p] = kind
             bounds.X.clear()  # the position tables are large for long contexts; the roots need them once
 
-    def _action(self, node, size: int) -> tuple[float, str, tuple[int, int] | None] | None:
+    def _action(self, node, size: int, split: tuple[int, int] | None = None
+                ) -> tuple[float, str, tuple[int, int] | None] | None:
         """(gain per operation, "split" | "enumerate", the split) of the best step for a given-up node of `size`
-        inputs, None if none."""
+        inputs (its split: `split`, else `split_choice`), None if none."""
         enum_rate = 1.0 / self.enum_per_input
-        split = split_choice(node)
+        split = split or split_choice(node)
         if split is None:
             return (enum_rate, "enumerate", None) if size <= MAX_UNSPLITTABLE else None
         n = node[2][split[0]][0]
@@ -241,8 +245,8 @@ class Search:
                     cost += ops
         return cost
 
-    def _push(self, heap: list, node, size: int) -> None:
-        action = self._action(node, size)
+    def _push(self, heap: list, node, size: int, split: tuple[int, int] | None = None) -> None:
+        action = self._action(node, size, split)
         if action is not None:
             heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node, size, action[2]))
 
@@ -261,9 +265,28 @@ class Search:
         if not certified:
             self.step_cost.append(0)
             self.step_gain.append(0)
+        given_up = [node for node, kind in zip(nodes, kinds) if kind is None]
+        cuts = self._boundaries(given_up) if ROOT_BOUNDARY else {}
         for node, kind, size in zip(nodes, kinds, sizes):
             if kind is None:
-                self._push(heap, node, size)
+                self._push(heap, node, size, cuts.get(node))
+
+    def _boundaries(self, nodes: list) -> dict:
+        """For each root (q, m, c) with c >= 1, the split (0, b) at the largest b whose child "all c tokens
+        below b" the sorted bound certifies, found by bisection (that child only grows as b falls: its worst
+        values do not rise); roots with no such b are left out."""
+        todo = {node: (0, node[1]) for node in nodes if node[2][0][0] >= 1 and node[1] >= 2}
+        evaluated = self.evaluated
+        while todo:
+            probes = [(node, (lo + hi) // 2) for node, (lo, hi) in todo.items() if hi - lo > 1]
+            if not probes:
+                break
+            kinds = self._certified([(q, m, ((bins[0][0], b), (0, m))) for (q, m, bins), b in probes])
+            for (node, b), kind in zip(probes, kinds):
+                lo, hi = todo[node]
+                todo[node] = (b, hi) if kind is not None else (lo, b)
+        self.evaluated = evaluated  # generator time only: the wave budget stays the same
+        return {node: (0, lo) for node, (lo, _) in todo.items() if lo >= 1}
 
     def _waves(self, wave: list, heap: list) -> None:
         """One step per node of the wave, in heap order; the children of its splits are evaluated together."""

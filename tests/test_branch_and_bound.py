@@ -425,3 +425,33 @@ def test_torch_screen_verdicts_are_the_checkers(name, cfg, params):
         certified += sum(got)
     if name.startswith(("random", "designed", "tiny", "mixed")):
         assert 0 < certified < len(nodes)  # both verdicts occur, so the comparison has teeth
+
+
+@pytest.mark.parametrize("name", ["random-v6", "random-v10-k2", "trained-v12"])
+def test_root_boundaries_are_the_largest_certified_cuts(name):
+    """Search._boundaries gives each given-up root (q, m, c) the largest cut b whose child "all c tokens below b"
+    the checker's sorted bound certifies: that child passes `failing_sorted`, the one with b + 1 does not."""
+    from generator.branch_and_bound import Search
+
+    if name == "trained-v12":
+        cfg, params, _ = _trained((12, 8, 8, 3), 3, 600)
+    else:
+        cfg, params = next((c, p) for n, c, p in MODELS if n == name)
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    found = Search(tables, max_evaluated=0)
+    given_up = [root for root in found.roots if root not in found.fate]
+    cuts = found._boundaries(given_up)
+    intervals = table_intervals(tables)
+
+    def certified(q, m, c, b):
+        return not failing_sorted(MaxBounds(intervals, m), [(0, (q, m, ((c, b), (0, m))))])
+
+    assert cuts  # the comparison has teeth
+    for (q, m, ((c, _),)), (index, b) in cuts.items():
+        assert index == 0 and 1 <= b < m and certified(q, m, c, b)
+        assert b + 1 == m or not certified(q, m, c, b + 1)
+    for root in given_up:
+        q, m, ((c, _),) = root
+        if root not in cuts and c >= 1 and m >= 2:
+            assert not certified(q, m, c, 1)
