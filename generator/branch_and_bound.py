@@ -39,7 +39,6 @@ ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENU
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
 MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
 CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
-ROOT_BOUNDARY = True  # a given-up root is first split at its certification boundary (`Search._boundaries`)
 SCREEN_ELEMENTS = 1 << 22  # float64 entries of one batch of the torch screen (32 MiB)
 
 
@@ -266,7 +265,7 @@ class Search:
             self.step_cost.append(0)
             self.step_gain.append(0)
         given_up = [node for node, kind in zip(nodes, kinds) if kind is None]
-        cuts = self._boundaries(given_up) if ROOT_BOUNDARY else {}
+        cuts = self._boundaries(given_up)
         for node, kind, size in zip(nodes, kinds, sizes):
             if kind is None:
                 self._push(heap, node, size, cuts.get(node))
