@@ -29,7 +29,7 @@ for model in models/*.safetensors; do
     # benchmarks/bench_branch_and_bound.py, which runs the same search and claims the same checked bound)
   fi
   if [[ ($what == all || $what == branch-and-bound) && ($name == max10-v64-* || $name == max20-v64-*) ]]; then
-    gen branch-and-bound --strategy branch-and-bound --budget 1e10  # 1.6 and 1.9 MB, 2 and 4 s to check
+    gen branch-and-bound --strategy branch-and-bound --budget 1e10  # 2.8 and 2.0 MB, 5 and 4 CPU-s to check
   fi
 done
 # Not shipped (a minute or more to check, or over 2 MB): branch-and-bound for Max-of-5 and Max-of-10/128, made with
