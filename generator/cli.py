@@ -206,7 +206,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     configs, seeds = parse_configs(args.configs), parse_seeds(args.seeds)
     strategies = parse_strategies(args.strategies)
-    for name in ("workers", "steps"):
+    for name in ("workers", "steps", "train_stack"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1")
     if args.executor == "local" and args.ray_address:
@@ -226,7 +226,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         summary = run_sweep(args.out, configs, seeds, strategies, executor, device=device, steps=args.steps,
                             retry_failed=args.retry_failed, budget=budget_from_args(args),
-                            progress=not args.quiet, command=" ".join(sys.argv))
+                            progress=not args.quiet, command=" ".join(sys.argv), train_stack=args.train_stack)
     finally:
         executor.close()
     print(f"sweep {args.out}: {summary.ran} runs done ({summary.failed} failed), {summary.skipped} skipped as "
@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-task", type=float, default=0.25, help="with Ray and CUDA: GPU share per task")
     p.add_argument("--device", help="torch device for training and search (default: cuda when present, else cpu)")
     p.add_argument("--steps", type=int, default=3000, help="training steps, as certify train (default 3000)")
+    p.add_argument("--train-stack", type=int,
+                   help="seeds of a configuration trained together, each to the same bits as alone (default: 16 "
+                        "on the CPU, where that is tested; 1 on CUDA)")
     add_budget_arguments(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed items again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

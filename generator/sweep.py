@@ -38,6 +38,10 @@ PAPER_SEEDS = (
 PAPER_CONFIGS = ((4, 64), (5, 64), (10, 64), (10, 128), (20, 64), (20, 512))  # (K, d_vocab)
 D_MODEL = D_HEAD = 32  # `certify train`'s defaults and the paper's sizes
 FLOAT_SAMPLES = 1_000_000  # `certify eval`'s default, when exhaustive evaluation is too large
+# Seeds trained together on the CPU: per model, a stack of 16 takes 0.27x the CPU time of one alone (4x64; 16 and
+# 32 are within noise, 64 is slower; benchmarks/bench_train_eval.py). On CUDA the default stays 1: that a stack's
+# bits equal a lone model's is tested on the CPU only (cuBLAS may choose its kernels by the batch count).
+DEFAULT_TRAIN_STACK = 16
 
 
 @dataclass(frozen=True)
@@ -141,27 +145,34 @@ def estimated_cost(cfg: ModelConfig, strategy: Strategy) -> tuple[int, int] | No
 # Work done by the workers: plain data in, plain data out.
 
 def train_task(spec: dict) -> dict:
-    """Train (the same function as `certify train`) and evaluate in float (the same as `certify eval`)."""
+    """Train a stack of seeds of one configuration (the same function as `certify train`, which trains a stack
+    of one: the weights are the same bits) and evaluate each model in float (the same as `certify eval`).
+    Training times are each model's share of the stack's."""
     import torch
 
     from checker.allocator import keep_freed_memory
 
     from generator.evaluate import float_accuracy
-    from generator.train import TrainConfig, train
+    from generator.train import TrainConfig, train_many
 
     keep_freed_memory()  # a worker process: the CLI's tuning does not reach it
     cfg = ModelConfig(**spec["config"])
     try:
         start, cpu = time.perf_counter(), time.process_time()
-        params, meta = train(cfg, TrainConfig(**spec["training"]), device=spec["device"], progress=False,
-                             threads=spec["threads"])
-        train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+        trained = train_many(cfg, [TrainConfig(**t) for t in spec["trainings"]], device=spec["device"],
+                             progress=False, threads=spec["threads"])
+        train_s = (time.perf_counter() - start) / len(trained)
+        train_cpu_s = (time.process_time() - cpu) / len(trained)
         torch.set_num_threads(spec["threads"])
-        start, cpu = time.perf_counter(), time.process_time()
-        accuracy = float_accuracy(cfg, params, device=spec["device"], samples=FLOAT_SAMPLES, progress=False)
-        return {"params": params, "meta": meta, "float": accuracy, "train_s": train_s, "train_cpu_s": train_cpu_s,
-                "eval_s": time.perf_counter() - start, "eval_cpu_s": time.process_time() - cpu}
-    except Exception as exc:  # recorded as the item's error; the sweep goes on
+        models = []
+        for params, meta in trained:
+            start, cpu = time.perf_counter(), time.process_time()
+            accuracy = float_accuracy(cfg, params, device=spec["device"], samples=FLOAT_SAMPLES, progress=False)
+            models.append({"params": params, "meta": meta, "float": accuracy, "train_s": train_s,
+                           "train_cpu_s": train_cpu_s, "eval_s": time.perf_counter() - start,
+                           "eval_cpu_s": time.process_time() - cpu, "train_stack": len(trained)})
+        return {"models": models}
+    except Exception as exc:  # recorded as the items' error; the sweep goes on
         return {"error": f"training: {type(exc).__name__}: {exc}"}
 
 
@@ -280,11 +291,12 @@ RUN_COLUMNS = (
     "float_ci_low REAL", "float_ci_high REAL", "proof_length INTEGER", "estimated_work INTEGER",
     "estimated_memory INTEGER",
     "complexity_class TEXT", "unexplained_dimension INTEGER", "train_s REAL", "eval_s REAL", "generate_s REAL",
-    "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT", "package_version TEXT", "checker_version TEXT",
-    "torch_version TEXT", "error TEXT", "finished_at TEXT")
+    "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT",
+    "package_version TEXT", "checker_version TEXT", "torch_version TEXT", "error TEXT", "finished_at TEXT",
+    "train_stack INTEGER")
 MODEL_COLUMNS = (
     "train_key TEXT PRIMARY KEY", "model_sha256 TEXT", "model_path TEXT", "train_s REAL", "eval_s REAL",
-    "float_json TEXT", "finished_at TEXT", "train_cpu_s REAL", "eval_cpu_s REAL")
+    "float_json TEXT", "finished_at TEXT", "train_cpu_s REAL", "eval_cpu_s REAL", "train_stack INTEGER")
 SWEEP_COLUMNS = (
     "id INTEGER PRIMARY KEY", "command TEXT", "executor TEXT", "workers INTEGER", "started_at TEXT",
     "wall_s REAL", "ran INTEGER", "skipped INTEGER", "failed INTEGER", "refused INTEGER")
@@ -383,9 +395,10 @@ class Summary:
 
 def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy],
               executor, device: str | None = None, steps: int = 3000, retry_failed: bool = False,
-              budget: Budget | None = None, progress: bool = True,
-              command: str = "") -> Summary:
-    """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite."""
+              budget: Budget | None = None, progress: bool = True, command: str = "",
+              train_stack: int | None = None) -> Summary:
+    """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite, training up to
+    `train_stack` seeds of a configuration together (default: DEFAULT_TRAIN_STACK on the CPU, 1 on CUDA)."""
     import torch
     from tqdm import tqdm
 
@@ -394,6 +407,8 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     start = time.perf_counter()
     budget = budget or Budget()
     device_type = pick_device(device).type
+    if train_stack is None:
+        train_stack = DEFAULT_TRAIN_STACK if device_type == "cpu" else 1
     os.makedirs(os.path.join(out_dir, "models"), exist_ok=True)
     os.makedirs(os.path.join(out_dir, "certs"), exist_ok=True)
     conn = open_store(os.path.join(out_dir, "results.sqlite"))
@@ -432,6 +447,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
                "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
                "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
+               "train_stack": (model or {}).get("train_stack"),
                "estimated_work": _as_sqlite_number(cost[0]) if cost else None,
                "estimated_memory": _as_sqlite_number(cost[1]) if cost else None,
                "package_version": __version__, "checker_version": CHECKER_VERSION,
@@ -468,7 +484,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
         tmp = f"{path}.tmp{os.getpid()}"
         save_model(tmp, cfg, out["params"], out["meta"])
         os.replace(tmp, path)
-        times = {name: out[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}
+        times = {name: out[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s", "train_stack")}
         model = {"sha": sha, "path": os.path.relpath(path, out_dir), "params": out["params"], "float": out["float"],
                  **times}
         _upsert(conn, "models", {"train_key": spec.train_key, "model_sha256": sha, "model_path": model["path"],
@@ -493,8 +509,23 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
             return False
         model_ready(spec, {"sha": row["model_sha256"], "path": row["model_path"], "params": params,
                            "float": json.loads(row["float_json"]),
-                           **{name: row[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s")}}, todo)
+                           **{name: row[name] for name in ("train_s", "eval_s", "train_cpu_s", "eval_cpu_s",
+                                                           "train_stack")}}, todo)
         return True
+
+    def next_stack() -> list[tuple[ModelSpec, list[Strategy]]]:
+        """The next seeds to train together: one configuration, models not already on disk, at most train_stack,
+        and few enough that every worker gets a stack."""
+        size = max(1, min(train_stack, -(-len(to_train) // executor.workers)))
+        stack: list[tuple[ModelSpec, list[Strategy]]] = []
+        while to_train and len(stack) < size:
+            spec, todo = to_train[0]
+            if stack and spec.config != stack[0][0].config:
+                break
+            to_train.popleft()
+            if not load_known(spec, todo):
+                stack.append((spec, todo))
+        return stack
 
     gpu = device_type == "cuda"
     inflight: dict = {}
@@ -509,12 +540,13 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                     handle = executor.submit(prove_task, task, model["params"], gpu=gpu)
                     inflight[handle] = ("prove", spec, strategy, model)
                 else:
-                    spec, todo = to_train.popleft()
-                    if load_known(spec, todo):
+                    stack = next_stack()
+                    if not stack:
                         continue
-                    task = {"config": asdict(spec.config), "training": {"seed": spec.seed, "steps": spec.steps},
-                            "device": device, "threads": threads}
-                    inflight[executor.submit(train_task, task, gpu=gpu)] = ("train", spec, todo)
+                    spec = stack[0][0]
+                    task = {"config": asdict(spec.config), "device": device, "threads": threads,
+                            "trainings": [{"seed": s.seed, "steps": s.steps} for s, _ in stack]}
+                    inflight[executor.submit(train_task, task, gpu=gpu)] = ("train", spec, stack)
             if not inflight:
                 continue
             for handle in executor.wait(list(inflight)):
@@ -524,7 +556,9 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                 except Exception as exc:  # the worker itself died (e.g. out of memory)
                     out = {"error": f"worker: {type(exc).__name__}: {exc}"}
                 if kind == "train":
-                    trained(spec, rest[0], out)
+                    stack = rest[0]
+                    for i, (member, todo) in enumerate(stack):
+                        trained(member, todo, out if "error" in out else out["models"][i])
                 else:
                     strategy, model = rest
                     proved(spec, strategy, model, out, record, out_dir)

@@ -74,18 +74,25 @@ def test_local_sweep_rows_certificates_and_failures(local_sweep):
 
 
 def test_sweep_model_is_bit_identical_to_certify_train(local_sweep, tmp_path):
+    """Rows of the shared sweep (a stack of one per worker) and of a one-worker sweep that trains its two seeds
+    as one stack: every model has the bits of `certify train`."""
     from checker.model import weights_sha256
+    from generator.cli import main
     from generator.modelio import load_model
 
     root, out, _ = local_sweep
-    row = next(r for r in rows(out).values() if r["seed"] == 2)
-    from generator.cli import main
-
-    model = str(tmp_path / "m.safetensors")
-    assert main(["train", "--k", "3", "--d-vocab", "8", "--seed", "2", "--steps", STEPS, "--device", "cpu", "--quiet",
-                 "-o", model]) == 0
-    cfg, params, _ = load_model(model)
-    assert weights_sha256(cfg, params) == row["model_sha256"]
+    stacked = tmp_path / "stacked"
+    sweep(root, stacked, "--workers", "1", "--strategies", "cubic")
+    for seed in (1, 2):
+        model = str(tmp_path / f"m{seed}.safetensors")
+        assert main(["train", "--k", "3", "--d-vocab", "8", "--seed", str(seed), "--steps", STEPS, "--device", "cpu",
+                     "--quiet", "-o", model]) == 0
+        cfg, params, _ = load_model(model)
+        alone = weights_sha256(cfg, params)
+        row = next(r for r in rows(out).values() if r["seed"] == seed)
+        in_stack = next(r for r in rows(stacked).values() if r["seed"] == seed)
+        assert (row["train_stack"], in_stack["train_stack"]) == (1, 2)
+        assert row["model_sha256"] == in_stack["model_sha256"] == alone
 
 
 def test_rerun_skips_everything_and_retry_failed_reruns_only_failures(local_sweep):

@@ -1,4 +1,5 @@
-"""Training is bit-reproducible: across thread counts, and for the shipped models from a fresh clone."""
+"""Training is bit-reproducible: across thread counts, inside a stack of seeds, and for the shipped models from a
+fresh clone."""
 
 import os
 import subprocess
@@ -24,6 +25,22 @@ def test_training_is_identical_for_any_thread_count():
     import torch
     assert meta["torch_version"] == torch.__version__ and meta["train_device"] == "cpu"
     assert (meta["train_threads"], meta2["train_threads"]) == ("1", "2")
+
+
+def test_a_model_trained_in_a_stack_has_the_bits_of_one_trained_alone():
+    from generator.train import TrainConfig, train, train_many
+
+    cfg = ModelConfig(d_vocab=8, d_model=16, d_head=8, n_ctx=3)
+    seeds = (5, 3, 11)
+    stacked = train_many(cfg, [TrainConfig(seed=s, steps=120) for s in seeds], progress=False)
+    for seed, (params, meta) in zip(seeds, stacked):
+        alone, alone_meta = train(cfg, TrainConfig(seed=seed, steps=120), progress=False)
+        assert all(np.array_equal(params[n], alone[n]) for n in alone), seed
+        assert meta["final_loss"] == alone_meta["final_loss"] and meta["seed"] == str(seed)
+        assert (meta["train_stack"], alone_meta["train_stack"]) == ("3", "1")
+    assert not np.array_equal(stacked[0][0]["embed.W_E"], stacked[1][0]["embed.W_E"])
+    with pytest.raises(ValueError, match="only in seed"):
+        train_many(cfg, [TrainConfig(seed=1, steps=10), TrainConfig(seed=2, steps=11)], progress=False)
 
 
 def test_certify_train_reproduces_the_shipped_model(root, tmp_path):
