@@ -190,19 +190,22 @@ def exact_input_work(cfg: ModelConfig) -> int:
 
 def _fast_query(t, q, exps, evou, pvou, eupu, factor, stats):
     """Float64 fast path for all inputs ending in q; yields the inputs it could not decide, chunk by chunk
-    (memory independent of the number of inputs)."""
+    (memory independent of the number of inputs). A chunk is whole blocks of d_vocab inputs that differ only in
+    their last non-query token (QueryFastPath.block_verdicts) when d_vocab <= CHUNK_ROWS."""
     V, K = t.config.d_vocab, t.config.n_ctx
     fast = QueryFastPath(t, q, exps, evou, pvou, eupu, factor)
     n_prefix = V ** (K - 1)
-    chunk = max(1, min(n_prefix, CHUNK_ROWS))
+    blocks = K >= 2 and V <= CHUNK_ROWS
+    chunk = max(1, min(n_prefix, CHUNK_ROWS // V * V if blocks else CHUNK_ROWS))
     for start in range(0, n_prefix, chunk):
         idx = np.arange(start, min(n_prefix, start + chunk))
-        toks = np.empty((len(idx), K - 1), dtype=np.int64)
-        r = idx.copy()
-        for i in range(K - 2, -1, -1):
+        width = K - 2 if blocks else K - 1  # blocks: the tokens before the last non-query one
+        toks = np.empty((len(idx) // V if blocks else len(idx), width), dtype=np.int64)
+        r = idx[::V] // V if blocks else idx.copy()
+        for i in range(width - 1, -1, -1):
             toks[:, i] = r % V
             r //= V
-        verdict = fast.verdicts(toks)
+        verdict = fast.block_verdicts(toks) if blocks else fast.verdicts(toks)
         stats["correct"] += int((verdict == 1).sum())
         stats["wrong"] += int((verdict == 0).sum())
         stats["ops"] += fast.ops(len(idx))
@@ -235,21 +238,42 @@ class QueryFastPath:
         V = len(self.base)
         return n * (2 * self.K * V + 2 * V)
 
-    def verdicts(self, toks: np.ndarray) -> np.ndarray:
-        K, q = self.K, self.q
-        n = len(toks)
-        num = np.broadcast_to(self.base, (n, len(self.base))).copy()
-        total_w = np.full(n, self.w_last)
-        for i in range(K - 1):
+    def _partial(self, toks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The weighted numerator and total weight after the query and the positions of toks' columns, in
+        position order (this order is the error analysis's, and every path below keeps it)."""
+        num = np.broadcast_to(self.base, (len(toks), len(self.base))).copy()
+        total_w = np.full(len(toks), self.w_last)
+        for i in range(toks.shape[1]):
             w = self.exp_tok[toks[:, i]] * self.exp_pos[i]
             num += w[:, None] * self.rows[i][toks[:, i]]
             total_w += w
-        m = np.maximum(toks.max(axis=1), q) if K > 1 else np.full(n, q)
+        return num, total_w
+
+    def verdicts(self, toks: np.ndarray) -> np.ndarray:
+        num, total_w = self._partial(toks)
+        m = np.maximum(toks.max(axis=1), self.q) if self.K > 1 else np.full(len(toks), self.q)
+        return self._decide(num, total_w, m)
+
+    def block_verdicts(self, heads: np.ndarray) -> np.ndarray:
+        """verdicts(toks) for toks = every (head, t), head-major, t = 0..d_vocab-1 in the last non-query
+        position (heads: int array [n, K-2]). The inputs of a head share its partial sums, and the last term is
+        added to them exactly as verdicts() adds it, so every value is the same float: the same verdicts."""
+        V, last = len(self.base), self.K - 2
+        head_num, head_w = self._partial(heads)
+        w = self.exp_tok * self.exp_pos[last]  # the weight of each token t at the last non-query position
+        num = (head_num[:, None, :] + (w[:, None] * self.rows[last])[None]).reshape(-1, V)
+        total_w = (head_w[:, None] + w[None]).reshape(-1)
+        head_max = heads.max(axis=1) if last else np.full(len(heads), -1)
+        m = np.maximum(np.maximum(head_max[:, None], np.arange(V)[None]), self.q).reshape(-1)
+        return self._decide(num, total_w, m)
+
+    def _decide(self, num: np.ndarray, total_w: np.ndarray, m: np.ndarray) -> np.ndarray:
+        n = len(num)
         ar = np.arange(n)
         right = num[ar, m].copy()
         num[ar, m] = -np.inf
         margin = right - num.max(axis=1)
-        thr = total_w * (1.0 + 2.0 ** -40) * self.magnitude * self.factor + (K + 2) * 2.0 ** -1060
+        thr = total_w * (1.0 + 2.0 ** -40) * self.magnitude * self.factor + (self.K + 2) * 2.0 ** -1060
         return np.where(margin > thr, 1, np.where(margin < -thr, 0, -1)).astype(np.int8)
 
 
