@@ -1,8 +1,11 @@
-"""Training time, and the float evaluation against its previous implementation in the same run. Not run by the tests.
+"""Training time, one model alone against a stack of seeds, and the float evaluation against its previous
+implementation, each pair in the same run. Not run by the tests.
 
-    python benchmarks/bench_train_eval.py [--steps 3000] [--model models/max4-v64-s123.safetensors]
+    python benchmarks/bench_train_eval.py [--steps 3000] [--stack 16] [--model models/max4-v64-s123.safetensors]
 
-Training: generator.train, seed 123 on the model's configuration. Float evaluation: generator.evaluate (float64 tables)
+Training: generator.train (seed 123 alone, as `certify train`) against generator.train.train_many (seed 123 and
+stack - 1 more seeds, as `certify sweep`), per model, on the model's configuration; the stacked seed 123 must have
+the same bits as the one trained alone. Float evaluation: generator.evaluate (float64 tables)
 against the float32 forward pass over the same inputs (all of them when d_vocab^K <= 2^25). CPU seconds of this
 process (torch on one thread), so that other load on the machine counts less than in wall time.
 """
@@ -25,6 +28,7 @@ def _cpu(fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    parser.add_argument("--stack", type=int, default=16, help="seeds trained together (default 16)")
     parser.add_argument("--model", default=os.path.join(ROOT, "models/max4-v64-s123.safetensors"))
     args = parser.parse_args()
 
@@ -39,9 +43,16 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg, params, _ = load_model(args.model)
     tcfg = train.TrainConfig(seed=123, steps=args.steps)
-    (_, meta), train_s = _cpu(lambda: train.train(cfg, tcfg, device="cpu", progress=False))
-    print(f"train K={cfg.n_ctx} d_vocab={cfg.d_vocab}, {args.steps} steps x batch {tcfg.batch_size}: {train_s:.2f} "
+    from checker.model import weights_sha256
+
+    (alone, meta), train_s = _cpu(lambda: train.train(cfg, tcfg, device="cpu", progress=False))
+    print(f"train K={cfg.n_ctx} d_vocab={cfg.d_vocab}, {args.steps} steps x batch {tcfg.batch_size}: alone {train_s:.2f} "
           f"CPU-s ({1000 * train_s / args.steps:.2f} ms/step), final loss {meta['final_loss']}")
+    tcfgs = [tcfg] + [train.TrainConfig(seed=1000 + i, steps=args.steps) for i in range(args.stack - 1)]
+    stacked, stack_s = _cpu(lambda: train.train_many(cfg, tcfgs, device="cpu", progress=False))
+    same = weights_sha256(cfg, stacked[0][0]) == weights_sha256(cfg, alone)
+    print(f"train in a stack of {args.stack}: {stack_s / args.stack:.2f} CPU-s per model, ratio "
+          f"{stack_s / args.stack / train_s:.3f} to alone; seed 123 in the stack has the same bits: {same}")
 
     result, tables_s = _cpu(lambda: evaluate.float_accuracy(cfg, params, device="cpu", progress=False))
     model = AttnOnlyTransformer.from_numpy(cfg, params)

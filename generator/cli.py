@@ -263,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default 1: fastest on a shared 2-core machine; the weights are "
-                        "bit-identical for any count)")
+                   help="CPU threads for torch (default 1: fastest on a shared 2-core machine, and what "
+                        "certify sweep uses; the weights depend on it for larger models, e.g. 20x512)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     p.set_defaults(func=_cmd_train)

@@ -420,7 +420,9 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     def done(key: str) -> bool:
         return key in finished and finished[key] != "refused" and (finished[key] != "failed" or not retry_failed)
 
-    threads = 1  # torch threads per task: more only add spinning on these small tensors (measured 6x the CPU time)
+    # torch threads per task: more only add spinning on these small tensors (measured 6x the CPU time); and 1 is
+    # `certify train`'s default, which the weights of larger models depend on (reproduce_command relies on it)
+    threads = 1
     specs = [ModelSpec(k, v, seed, steps, device_type, torch.__version__) for k, v in configs for seed in seeds]
     to_train, to_prove = deque(), deque()
     for spec in specs:

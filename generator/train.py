@@ -42,9 +42,10 @@ def train_many(cfg: ModelConfig, tcfgs: Sequence[TrainConfig], device: str | Non
                threads: int = DEFAULT_THREADS) -> list[tuple[dict[str, np.ndarray], dict]]:
     """Train one model per TrainConfig (they may differ only in seed), stacked; (params, meta) for each, in order.
 
-    Bit-reproducible for a given (config, seed, torch version, device type), whatever the stack and the thread
-    count: torch runs deterministic algorithms, and on the CPU each operation of the stack computes every model's
-    slice with the kernel a lone model would use (a bmm slice is that model's mm, a row-wise op is row-wise)."""
+    Bit-reproducible for a given (config, seed, torch version, device type, thread count), whatever the stack:
+    torch runs deterministic algorithms, and on the CPU each operation of the stack computes every model's slice
+    with the kernel a lone model would use (a bmm slice is that model's mm, a row-wise op is row-wise). The thread
+    count matters for larger models (20x512 trained with 2 threads differs from 1), so it is in the metadata."""
     if not tcfgs:
         return []
     first = tcfgs[0]
