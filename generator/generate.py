@@ -20,14 +20,18 @@ STRATEGIES = ("brute-force", "cubic", "subcubic", "auto", "branch-and-bound")
 DEFAULT_STRATEGY = "auto"  # the tightest candidate that fits the default work and memory budget: it finishes
 
 
-# Schemas whose cost is known from the config before the search (branch-and-bound's depends on its tree: its
-# certificate is estimated, and refused above the budget, before the exact check).
-SCHEMA_OF = {"brute-force": ("brute-force", 1), "cubic": ("cubic", 1), "subcubic": ("subcubic", 2)}
+# Schemas whose cost is estimated from the config before the search. Branch-and-bound's depends on its tree: a
+# lower bound is known before the search (witness_skeleton), and its certificate is estimated again, and refused
+# above the budget, before the exact check.
+SCHEMA_OF = {"brute-force": ("brute-force", 1), "cubic": ("cubic", 1), "subcubic": ("subcubic", 2),
+             "branch-and-bound": ("branch-and-bound", 1)}
 
 
 def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
     """A witness with the shape the strategy's search will write (every case claimed, no token refined), for
-    estimating a candidate's cost before building it."""
+    estimating a candidate's cost before building it. For branch-and-bound, whose tree is known only after its
+    search, the cheapest tree that certifies anything: one root certified by the plain bound (every certified
+    leaf needs the tables that node needs, and the search builds them too), so its estimate is a lower bound."""
     if strategy == "cubic":
         return {"direct_path": options.get("direct_path", "joint")}
     if strategy == "subcubic":
@@ -37,11 +41,17 @@ def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
             out["query_factor"] = [[0] * int(options.get("rank", 1))]
         out["gaps"] = [[1] * K] * (V * V)
         return out
+    if strategy == "branch-and-bound":
+        from checker.schemas.branch_and_bound import CERTIFIED, node_row
+
+        V, K = cfg.d_vocab, cfg.n_ctx
+        return {"nodes": [node_row(CERTIFIED, 0, 0, (V - 1, V - 1, ((K - 1, V - 1),)))]}
     return {}
 
 
 def estimate_strategy(cfg: ModelConfig, strategy: str, options: dict) -> tuple[int, int] | None:
-    """(work, memory) of checking what the strategy builds, from the config (None for an unknown strategy)."""
+    """(work, memory) of checking what the strategy builds, from the config (a lower bound for branch-and-bound;
+    None for an unknown strategy)."""
     if strategy not in SCHEMA_OF:
         return None
     return schema_estimate(*SCHEMA_OF[strategy], cfg, witness_skeleton(cfg, strategy, options))

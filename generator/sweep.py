@@ -134,8 +134,9 @@ def _probe(strategy: Strategy) -> None:
 
 def estimated_cost(cfg: ModelConfig, strategy: Strategy) -> tuple[int, int] | None:
     """(work, memory) of checking what the strategy builds, estimated from the config by the checker's own cost
-    formulas (checker/budget.py, as `certify generate` does), before any work; None for a strategy whose cost
-    is only known after its search (branch-and-bound, auto: their budget is enforced inside the search)."""
+    formulas (checker/budget.py, as `certify generate` does), before any work; for branch-and-bound a lower bound
+    (its tree is known only after the search, and is held to the budget again before its exact check); None for
+    auto (its budget is enforced inside its search)."""
     from generator.generate import estimate_strategy
 
     return estimate_strategy(cfg, strategy.name, dict(strategy.options))

@@ -310,6 +310,28 @@ def test_estimate_is_cheap_and_matches(small_cert):
     assert estimate(cfg, {})[0] > 0 and estimate(cfg, {"nodes": ["9 9 9 999999999 5 999999999 5"]})[0] > 0
 
 
+def test_search_refused_up_front_when_the_smallest_certifying_tree_is_over_budget(small_cert):
+    """20 x 512 (the paper's largest configuration): a tree with one certified leaf already needs the V^3 tables,
+    85 GiB, so the generator refuses before any search, with the estimate; the lower bound never exceeds what a
+    real tree's check costs."""
+    pytest.importorskip("torch", reason="certify generate needs the generator extra (torch)")
+    import time
+
+    from checker.budget import Budget, OverBudget
+    from generator.generate import build_certificate, estimate_strategy
+
+    cfg = ModelConfig(d_vocab=512, d_model=4, d_head=4, n_ctx=20)
+    params = {n: np.zeros(shape, np.float32) for n, shape in cfg.shapes().items()}
+    start = time.perf_counter()
+    with pytest.raises(OverBudget, match="memory"):
+        build_certificate(cfg, params, "branch-and-bound", {}, device="cpu", progress=False, budget=Budget())
+    assert time.perf_counter() - start < 5
+    small, _, witness, _ = small_cert
+    work, memory = estimate_strategy(small, "branch-and-bound", {})
+    real_work, real_memory = estimate(small, witness)
+    assert 0 < work <= real_work and 0 < memory <= real_memory
+
+
 def test_roots_partition_the_input_space():
     for V, K in ((1, 1), (3, 1), (4, 3), (5, 2), (2, 5)):
         assert sum(node_size(K, r) for r in roots(V, K)) == V ** K
