@@ -29,6 +29,7 @@ DEFAULT_SAMPLES = 1_000_000  # above it: this many uniform random inputs
 DEFAULT_THREADS = 1  # fastest measured on a loaded 2-core machine (benchmarks/bench_eval_threads.py)
 KIND = "float64 evaluation (not a proof)"
 _BLOCK = 1 << 18  # table entries built at once (2 MiB of float64: cache-sized, measured fastest)
+_SAMPLED_CHUNK_BYTES = 1 << 21  # value rows gathered at once by the sampled count
 
 
 def all_sequences(d_vocab: int, n_ctx: int, start: int, stop: int) -> torch.Tensor:
@@ -108,6 +109,15 @@ def _exhaustive_correct(cfg: ModelConfig, score: torch.Tensor, ov: torch.Tensor,
 
 def _sampled_correct(cfg: ModelConfig, score: torch.Tensor, ov: torch.Tensor, direct: torch.Tensor,
                      tokens: torch.Tensor) -> int:
+    """Inputs among `tokens` [n, K] whose max token strictly wins, in chunks whose gathered value rows stay in
+    cache (about _SAMPLED_CHUNK_BYTES: 2.8x faster than 4096 inputs at once on 10x128, the same count)."""
+    step = max(16, _SAMPLED_CHUNK_BYTES // (8 * cfg.n_ctx * cfg.d_vocab))
+    return sum(_sampled_chunk_correct(cfg, score, ov, direct, tokens[start:start + step])
+               for start in range(0, len(tokens), step))
+
+
+def _sampled_chunk_correct(cfg: ModelConfig, score: torch.Tensor, ov: torch.Tensor, direct: torch.Tensor,
+                           tokens: torch.Tensor) -> int:
     """Inputs among `tokens` [n, K] whose max token strictly wins (rows gathered from the flattened tables)."""
     n, K, V = len(tokens), cfg.n_ctx, cfg.d_vocab
     q = tokens[:, K - 1]
