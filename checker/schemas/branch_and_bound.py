@@ -369,7 +369,8 @@ def enumerate_ops(cfg: ModelConfig, size: int) -> int:
 
 
 def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[int, int]:
-    """Proven-correct inputs per enumerated leaf (row index -> count), brute force's evaluator, by query."""
+    """Proven-correct inputs per enumerated leaf (row index -> count), brute force's evaluator, by query. The
+    inputs of a query's leaves are decided in batches of up to ENUM_CHUNK (each input's verdict is its own)."""
     K = tables.config.n_ctx
     exact = ExactEvaluator(tables)
     float_tables = fast_path_tables(tables)
@@ -379,23 +380,37 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
         by_query[node[0]].append((index, node))
     for q, group in sorted(by_query.items()):
         fast = query_fast_path(tables, q, exact, float_tables)
-        for index, node in group:
-            correct = 0
+        batch: list[np.ndarray] = []
+        owners: list[np.ndarray] = []  # for each input of the batch, its leaf's position in group
+
+        def decide() -> None:
+            toks, owner = np.concatenate(batch), np.concatenate(owners)
+            batch.clear()
+            owners.clear()
+            if fast is None:
+                verdict = np.full(len(toks), -1, np.int8)
+            else:
+                verdict = fast.verdicts(toks)
+                stats["ops"] += fast.ops(len(toks))
+            for position, correct in enumerate(np.bincount(owner[verdict == 1], minlength=len(group)).tolist()):
+                out[group[position][0]] += correct
+            undecided = np.flatnonzero(verdict < 0)
+            if len(undecided):
+                charge(len(undecided) * exact_input_work(tables.config),
+                       "branch-and-bound: enumerated inputs the float path cannot decide go to the exact path")
+            for i in undecided.tolist():
+                stats["exact_path"] += 1
+                out[group[owner[i]][0]] += exact.correct(tuple(toks[i].tolist()) + (q,)) is True
+
+        for position, (index, node) in enumerate(group):
+            out[index] = 0
             for chunk in iter_node_inputs(K, node):
-                if fast is None:
-                    verdict = np.full(len(chunk), -1, np.int8)
-                else:
-                    verdict = fast.verdicts(chunk)
-                    stats["ops"] += fast.ops(len(chunk))
-                correct += int((verdict == 1).sum())
-                undecided = chunk[verdict < 0]
-                if len(undecided):
-                    charge(len(undecided) * exact_input_work(tables.config),
-                           "branch-and-bound: enumerated inputs the float path cannot decide go to the exact path")
-                for row in undecided.tolist():
-                    stats["exact_path"] += 1
-                    correct += exact.correct(tuple(row) + (q,)) is True
-            out[index] = correct
+                if batch and sum(map(len, batch)) + len(chunk) > ENUM_CHUNK:
+                    decide()
+                batch.append(chunk)
+                owners.append(np.full(len(chunk), position))
+        if batch:
+            decide()
     stats["ops"] += exact.arb_ops
     return out
 
