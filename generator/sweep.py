@@ -518,8 +518,9 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
 
     def next_stack() -> list[tuple[ModelSpec, list[Strategy]]]:
         """The next seeds to train together: one configuration, models not already on disk, at most train_stack,
-        and few enough that every worker gets a stack."""
-        size = max(1, min(train_stack, -(-len(to_train) // executor.workers)))
+        and few enough that every free worker gets a stack of about the same size."""
+        free = max(1, executor.workers - len(inflight))
+        size = max(1, min(train_stack, -(-len(to_train) // free)))
         stack: list[tuple[ModelSpec, list[Strategy]]] = []
         while to_train and len(stack) < size:
             spec, todo = to_train[0]
