@@ -382,11 +382,14 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
         fast = query_fast_path(tables, q, exact, float_tables)
         batch: list[np.ndarray] = []
         owners: list[np.ndarray] = []  # for each input of the batch, its leaf's position in group
+        batched = 0  # inputs in batch
 
         def decide() -> None:
+            nonlocal batched
             toks, owner = np.concatenate(batch), np.concatenate(owners)
             batch.clear()
             owners.clear()
+            batched = 0
             if fast is None:
                 verdict = np.full(len(toks), -1, np.int8)
             else:
@@ -405,10 +408,11 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
         for position, (index, node) in enumerate(group):
             out[index] = 0
             for chunk in iter_node_inputs(K, node):
-                if batch and sum(map(len, batch)) + len(chunk) > ENUM_CHUNK:
+                if batched + len(chunk) > ENUM_CHUNK:
                     decide()
                 batch.append(chunk)
                 owners.append(np.full(len(chunk), position))
+                batched += len(chunk)
         if batch:
             decide()
     stats["ops"] += exact.arb_ops

@@ -8,6 +8,7 @@ rounding-error threshold decides most inputs; every input it cannot decide goes 
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import cached_property
 
 import flint
 import numpy as np
@@ -260,12 +261,19 @@ class QueryFastPath:
         added to them exactly as verdicts() adds it, so every value is the same float: the same verdicts."""
         V, last = len(self.base), self.K - 2
         head_num, head_w = self._partial(heads)
-        w = self.exp_tok * self.exp_pos[last]  # the weight of each token t at the last non-query position
-        num = (head_num[:, None, :] + (w[:, None] * self.rows[last])[None]).reshape(-1, V)
+        w, terms = self._last_terms
+        num = (head_num[:, None, :] + terms[None]).reshape(-1, V)
         total_w = (head_w[:, None] + w[None]).reshape(-1)
         head_max = heads.max(axis=1) if last else np.full(len(heads), -1)
         m = np.maximum(np.maximum(head_max[:, None], np.arange(V)[None]), self.q).reshape(-1)
         return self._decide(num, total_w, m)
+
+    @cached_property
+    def _last_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each token t at the last non-query position: its weight fl(exp_tok[t] * exp_pos[K-2]) and its
+        numerator term fl(weight * rows[K-2][t]), as verdicts() forms them; once per query."""
+        w = self.exp_tok * self.exp_pos[self.K - 2]
+        return w, w[:, None] * self.rows[self.K - 2]
 
     def _decide(self, num: np.ndarray, total_w: np.ndarray, m: np.ndarray) -> np.ndarray:
         n = len(num)
