@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"proof strategy (default {DEFAULT_STRATEGY}: the tightest that fits the work and memory "
                         f"budget)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="pin a strategy option (repeatable). cubic: direct_path=separate|joint|per-output. "
+                   help="pin a strategy option (repeatable). cubic: direct_path=separate|top-outputs|joint|per-output, "
+                        "top_outputs=R (with top-outputs; default 4). "
                         "subcubic (unpinned options are searched, the tightest certificate is written): "
                         "direct_path=mean-residual|query-max, attention=exact|low-rank, rank=R, "
                         "attention_error=entrywise|global, near_max=drop|refine")

@@ -17,6 +17,8 @@ from checker.verify import check_certificate
 from generator import __version__
 
 STRATEGIES = ("brute-force", "cubic", "subcubic", "auto", "branch-and-bound")
+CUBIC_DIRECT_PATH = ("separate", "top-outputs", "joint", "per-output")
+DEFAULT_TOP_OUTPUTS = 4  # cubic top-outputs: candidate outputs per non-max token (docs/proofs/cubic.md)
 DEFAULT_STRATEGY = "auto"  # the tightest candidate that fits the default work and memory budget: it finishes
 
 
@@ -33,7 +35,7 @@ def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
     search, the cheapest tree that certifies anything: one root certified by the plain bound (every certified
     leaf needs the tables that node needs, and the search builds them too), so its estimate is a lower bound."""
     if strategy == "cubic":
-        return {"direct_path": options.get("direct_path", "joint")}
+        return cubic_witness(cfg, dict(options))
     if strategy == "subcubic":
         V, K = cfg.d_vocab, cfg.n_ctx
         out = {k: options[k] for k in ("attention", "near_max", "direct_path") if k in options}
@@ -47,6 +49,29 @@ def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
         V, K = cfg.d_vocab, cfg.n_ctx
         return {"nodes": [node_row(CERTIFIED, 0, 0, (V - 1, V - 1, ((K - 1, V - 1),)))]}
     return {}
+
+
+def cubic_witness(cfg: ModelConfig, options: dict) -> dict:
+    """The cubic witness for options direct_path (default joint; per-output is tighter, separate and
+    top-outputs cubic) and, with top-outputs, top_outputs (default DEFAULT_TOP_OUTPUTS, at most d_vocab - 2)."""
+    options = dict(options)
+    direct_path = options.pop("direct_path", "joint")
+    if direct_path not in CUBIC_DIRECT_PATH:
+        raise ValueError(f"cubic direct_path must be one of {', '.join(CUBIC_DIRECT_PATH)}, got {direct_path!r}")
+    witness = {"direct_path": direct_path}
+    if direct_path == "top-outputs":
+        top = options.pop("top_outputs", DEFAULT_TOP_OUTPUTS)
+        try:
+            top = int(top)
+        except ValueError:
+            raise ValueError(f"cubic top_outputs must be a non-negative integer, got {top!r}") from None
+        if top < 0:
+            raise ValueError(f"cubic top_outputs must be a non-negative integer, got {top}")
+        witness["top_outputs"] = min(top, cfg.d_vocab - 2)  # beyond that every output is a candidate
+    if options:
+        known = "direct_path, top_outputs (with direct_path=top-outputs)"
+        raise ValueError(f"unknown cubic options: {sorted(options)} (known: {known})")
+    return witness
 
 
 def estimate_strategy(cfg: ModelConfig, strategy: str, options: dict) -> tuple[int, int] | None:
@@ -124,7 +149,7 @@ def _auto(cfg, params, options, device, progress, resources: Budget | None = Non
     resources = resources or Budget()
     grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head)
     candidates = [("subcubic", opts) for opts in grid]
-    candidates += [("cubic", {"direct_path": path}) for path in ("separate", "joint", "per-output")]
+    candidates += [("cubic", {"direct_path": path}) for path in CUBIC_DIRECT_PATH]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
     best = _tightest(cfg, params, candidates, budget, device, progress, resources)
@@ -227,12 +252,7 @@ def _search(cfg, params, strategy, options, device, progress):
             raise ValueError("brute-force takes no options")
         return "brute-force", 1, {}
     if strategy == "cubic":
-        direct_path = options.pop("direct_path", "joint")  # per-output is tighter, separate cheaper
-        if options:
-            raise ValueError(f"unknown cubic options: {sorted(options)} (known: direct_path)")
-        if direct_path not in ("separate", "joint", "per-output"):
-            raise ValueError("cubic direct_path must be separate, joint or per-output")
-        return "cubic", 1, {"direct_path": direct_path}
+        return "cubic", 1, cubic_witness(cfg, options)
     if strategy == "branch-and-bound":
         return "branch-and-bound", 1, branch_and_bound_witness(cfg, params, options, progress, device)
     if strategy == "subcubic":

@@ -140,8 +140,9 @@ def build_sweep_report(out_dir: str) -> str:
                      f"| {_fmt(_mean_sd(best_cubic.get(config, [])))} | {_fmt(_mean_sd(cubic_class.get(config, [])))} "
                      f"| {ref_fmt('cubic')} | {_fmt(_mean_sd(best_subcubic.get(config, [])))} "
                      f"| {ref_fmt('best_subcubic')} |")
-    lines += ["", "The cubic schema's variants differ in complexity class: `direct_path=separate` is cubic "
-              "(V^3 K log K), `joint` (the default) and `per-output` are quartic; the *cubic class only* column "
+    lines += ["", "The cubic schema's variants differ in complexity class: `direct_path=separate` (V^3 K log K) "
+              "and `top-outputs` (V^3 K log K (top_outputs + 1)) are cubic, `joint` (the default) and `per-output` "
+              "are quartic; the *cubic class only* column "
               "keeps the cubic-class certificates. *Best subcubic* is, per model, the best accepted certificate of "
               "complexity class subcubic.", ""]
     for config, s in summary.items():

@@ -41,22 +41,31 @@ def _trained_cached(cfg_args, seed, steps):
     return cfg, params, exhaustive_accuracy(params)
 
 
-@pytest.mark.parametrize("direct_path", ["joint", "separate", "per-output"])
+# (direct_path, top_outputs): top-outputs with no candidate, one, and every output but one as a candidate (V - 2)
+VARIANTS = [("joint", 0), ("separate", 0), ("per-output", 0), ("top-outputs", 0), ("top-outputs", 1),
+            ("top-outputs", -1)]
+
+
+def _top(top_outputs, V):
+    return V - 2 if top_outputs < 0 else min(top_outputs, V - 2)
+
+
+@pytest.mark.parametrize("direct_path,top_outputs", VARIANTS)
 @pytest.mark.parametrize("name,cfg,params", MODELS, ids=[m[0] for m in MODELS])
-def test_cubic_bound_at_most_exhaustive(name, cfg, params, direct_path):
+def test_cubic_bound_at_most_exhaustive(name, cfg, params, direct_path, top_outputs):
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)
-    got = cubic_counts(tables, direct_path)
+    got = cubic_counts(tables, direct_path, top_outputs=_top(top_outputs, cfg.d_vocab))
     assert Fraction(got["correct"], cfg.d_vocab ** cfg.n_ctx) <= exhaustive_accuracy(params)
 
 
-@pytest.mark.parametrize("direct_path", ["joint", "separate", "per-output"])
+@pytest.mark.parametrize("direct_path,top_outputs", VARIANTS)
 @pytest.mark.parametrize("cfg_args,seed,steps", [((8, 8, 8, 3), 4, 600), ((6, 8, 8, 4), 2, 800), ((10, 8, 8, 2), 1, 600)])
-def test_every_covered_input_is_correct_on_trained_models(cfg_args, seed, steps, direct_path):
+def test_every_covered_input_is_correct_on_trained_models(cfg_args, seed, steps, direct_path, top_outputs):
     cfg, params, accuracy = _trained(cfg_args, seed, steps)
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)
-    got = cubic_counts(tables, direct_path, collect=True)
+    got = cubic_counts(tables, direct_path, collect=True, top_outputs=_top(top_outputs, cfg.d_vocab))
     covered = list(_covered(got["cases"], cfg.d_vocab, cfg.n_ctx))
     assert len(covered) == got["correct"]  # the count is exactly the covered inputs
     assert got["correct"] > 0  # a meaningful test: the proof certifies something
@@ -65,11 +74,12 @@ def test_every_covered_input_is_correct_on_trained_models(cfg_args, seed, steps,
     assert Fraction(got["correct"], cfg.d_vocab ** cfg.n_ctx) <= accuracy
 
 
+@pytest.mark.parametrize("direct_path,top_outputs", [("joint", 0), ("top-outputs", 1)])
 @pytest.mark.parametrize("name,cfg,params", MODELS, ids=[m[0] for m in MODELS])
-def test_every_covered_input_is_correct_adversarial(name, cfg, params):
+def test_every_covered_input_is_correct_adversarial(name, cfg, params, direct_path, top_outputs):
     flint.ctx.prec = 128
     tables = build_tables(cfg, params)
-    got = cubic_counts(tables, "joint", collect=True)
+    got = cubic_counts(tables, direct_path, collect=True, top_outputs=_top(top_outputs, cfg.d_vocab))
     exact = ExactEvaluator(tables)
     covered = list(_covered(got["cases"], cfg.d_vocab, cfg.n_ctx))
     assert len(covered) == got["correct"]
@@ -114,3 +124,34 @@ def test_cubic_tampering_rejected(tmp_path, tamper):
     path.write_text(changed, encoding="utf-8")
     v = check_file(str(path))
     assert v.verdict in ("rejected", "malformed") and v.verdict != "accepted" and v.reason
+
+
+def _shipped_with_witness(witness, claim=Fraction(0)):
+    from checker.certificate import Certificate, read_certificate
+
+    cert = read_certificate(_shipped("max4-v64-s123.cubic.cert"))
+    return Certificate(cert.format_version, cert.schema, cert.schema_version, cert.config, cert.sha256,
+                       cert.params, witness, claim, {})
+
+
+@pytest.mark.parametrize("top", [-1, 63, Fraction(2), True, "2", None])
+def test_top_outputs_witness_out_of_range_rejected(top):
+    from checker.verify import check_certificate
+
+    witness = {"direct_path": "top-outputs"} | ({} if top is None else {"top_outputs": top})
+    v = check_certificate(_shipped_with_witness(witness))
+    assert v.verdict == "rejected" and "top_outputs" in v.reason, v.reason
+
+
+def test_top_outputs_between_separate_and_brute_force():
+    """Every top-outputs bound uses, case by case, upper bounds no larger than separate's (docs/proofs/cubic.md),
+    so it certifies at least as much; and never more than the exact accuracy (brute force)."""
+    from checker.certificate import read_certificate
+    from checker.verify import check_certificate
+
+    brute = read_certificate(_shipped("max4-v64-s123.brute-force.cert")).claim
+    separate = check_certificate(_shipped_with_witness({"direct_path": "separate"})).bound
+    bounds = [check_certificate(_shipped_with_witness({"direct_path": "top-outputs", "top_outputs": r})).bound
+              for r in (0, 2, 62)]
+    assert all(separate <= b <= brute for b in bounds), (separate, bounds, brute)
+    assert bounds[1] > separate  # the candidates matter on a trained model

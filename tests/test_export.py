@@ -285,6 +285,21 @@ def test_lean_export_of_shipped_cubic_structure():
     assert "structure Bounds where" in lean and "def cubic_count (d : Data) : Int" in lean
 
 
+def test_export_of_a_top_outputs_certificate_above_the_joint_bound_is_refused():
+    """The export has no top-outputs check; a claim that only top-outputs reaches is refused with the reason."""
+    import dataclasses as dc
+
+    from checker.certificate import read_certificate
+    from checker.verify import check_certificate
+    from generator.export import ExportError
+
+    cert = read_certificate(SHIPPED_CUBIC)
+    cert = dc.replace(cert, witness={"direct_path": "top-outputs", "top_outputs": 4}, claim=Fraction(0))
+    cert = dc.replace(cert, claim=check_certificate(cert).bound)
+    with pytest.raises(ExportError, match="no top-outputs cubic check yet"):
+        build_program(cert, prec=32, verify=False)
+
+
 # ------------------------------------------------------------------- the real-valued model (Coq Reals)
 
 

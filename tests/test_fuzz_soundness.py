@@ -172,8 +172,9 @@ def test_fuzz_covered_inputs_correct(seed):
     exact = ExactEvaluator(tables)
     truth = {t: exact.correct(t) is True for t in itertools.product(range(V), repeat=K)}
     for direct_path in DIRECT_PATH:
-        got = cubic_counts(tables, direct_path, collect=True)
-        _assert_sound(got["cases"], got["correct"], truth, V, K, f"cubic {direct_path}")
+        for top in sorted({0, 1, V - 2} & set(range(V - 1))) if direct_path == "top-outputs" else [0]:
+            got = cubic_counts(tables, direct_path, collect=True, top_outputs=top)
+            _assert_sound(got["cases"], got["correct"], truth, V, K, f"cubic {direct_path} {top}")
     from generator.generate import low_rank_factors, search_gaps
 
     bounds = SubcubicBounds(tables)
@@ -248,6 +249,7 @@ def _overflow_model():
     ("cubic", {"direct_path": "joint"}),
     ("cubic", {"direct_path": "separate"}),
     ("cubic", {"direct_path": "per-output"}),
+    ("cubic", {"direct_path": "top-outputs", "top_outputs": 0}),
     ("subcubic", {"direct_path": "mean-residual", "attention": "exact", "near_max": "drop",
                   "gaps": [[1], [0], [0], [1]]}),
     ("subcubic", {"direct_path": "query-max", "attention": "exact", "near_max": "refine",

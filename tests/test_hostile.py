@@ -117,7 +117,8 @@ def test_estimates_bound_the_proof_length():
     cfg = ModelConfig(6, 4, 4, 3)
     params = random_params(cfg, 3, scale=1.0, bias_scale=0.5)
     for schema, version, witness in (("brute-force", 1, {}), ("cubic", 1, {"direct_path": "per-output"}),
-                                     ("cubic", 1, {"direct_path": "separate"})):
+                                     ("cubic", 1, {"direct_path": "separate"}),
+                                     ("cubic", 1, {"direct_path": "top-outputs", "top_outputs": 2})):
         cert = Certificate(1, schema, version, cfg, weights_sha256(cfg, params), params, witness, Fraction(0), {})
         v = check_certificate(cert, budget=Budget())
         assert v.verdict == "accepted", v.reason

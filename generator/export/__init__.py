@@ -25,14 +25,15 @@ def _builder(cert):
         return brute_force.build, brute_force.PRECISIONS
     if cert.schema == "cubic" and cert.schema_version == 1:
         from generator.export import cubic
-        if cert.witness.get("direct_path") == "per-output":
+        if cert.witness.get("direct_path") in ("per-output", "top-outputs"):
             _check_joint_reaches_claim(cert)
         return cubic.build, cubic.PRECISIONS
     raise ExportError(f"no formal export for schema {cert.schema} v{cert.schema_version}")
 
 
 def _check_joint_reaches_claim(cert) -> None:
-    """The export checks per-output cubic certificates with the joint bound; refuse early if that falls short."""
+    """The export checks per-output and top-outputs cubic certificates with the joint bound; refuse early if
+    that falls short."""
     from fractions import Fraction
 
     import flint
@@ -44,7 +45,8 @@ def _check_joint_reaches_claim(cert) -> None:
     joint = Fraction(cubic_counts(build_tables(cert.config, cert.params), "joint")["correct"],
                      cert.config.d_vocab ** cert.config.n_ctx)
     if joint < cert.claim:
-        raise ExportError(f"the export has no per-output cubic check yet, and the joint bound it uses proves "
+        raise ExportError(f"the export has no {cert.witness.get('direct_path')} cubic check yet, and the joint "
+                          f"bound it uses proves "
                           f"{float(joint):.6f} < the claim {float(cert.claim):.6f}; export a joint or separate "
                           f"cubic certificate instead")
 

@@ -200,8 +200,8 @@ def value_shift(cert, bits: int) -> int:
 def build(cert, prec: int):
     witness = dict(cert.witness)
     # The exported check may use either valid bound of W (cubic.md, step 1): the witness is only a hint.
-    # "per-output" (every j per case, d_vocab^4 n_ctx) is too slow for Coq; "joint" is its nearest
-    # cheaper bound, and the exporter's trial run says whether it still reaches the claim.
+    # "per-output" (every j per case, d_vocab^4 n_ctx) is too slow for Coq, and "top-outputs" has no exported
+    # form yet; "joint" stands in for both, and the exporter checks first that it still reaches the claim.
     joint = witness.get("direct_path") != "separate"
     hints = {"hint_prec": Int(prec), "hint_terms": Int(exp_terms(prec)),
              "hint_value_shift": Int(value_shift(cert, max(16, prec - 8))), "joint": Bool(joint)}
