@@ -477,3 +477,22 @@ def test_root_boundaries_are_the_largest_certified_cuts(name):
         q, m, ((c, _),) = root
         if root not in cuts and c >= 1 and m >= 2:
             assert not certified(q, m, c, 1)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 14])
+def test_enumerated_counts_in_batches_are_each_leafs_own(monkeypatch, chunk):
+    """However a query's enumerated leaves fall into batches, each leaf gets the count of its own inputs
+    (the exact evaluator, input by input)."""
+    import checker.schemas.branch_and_bound as bnb
+
+    cfg, params = fuzz_model(4)
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    exact = ExactEvaluator(tables)
+    leaves = list(enumerate(roots(cfg.d_vocab, cfg.n_ctx)))
+    monkeypatch.setattr(bnb, "ENUM_CHUNK", chunk)
+    got = bnb._enumerated_counts(tables, leaves, {"ops": 0, "exact_path": 0})
+    want = {index: sum(exact.correct(tuple(row) + (node[0],)) is True for row in node_inputs(cfg.n_ctx, node).tolist())
+            for index, node in leaves}
+    assert got == want
+    assert len({node[0] for _, node in leaves}) < len(leaves)  # some query has several leaves

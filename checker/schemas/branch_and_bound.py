@@ -405,8 +405,8 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
                 stats["exact_path"] += 1
                 out[group[owner[i]][0]] += exact.correct(tuple(toks[i].tolist()) + (q,)) is True
 
+        out.update((index, 0) for index, _ in group)  # a batch may be decided before later leaves are reached
         for position, (index, node) in enumerate(group):
-            out[index] = 0
             for chunk in iter_node_inputs(K, node):
                 if batched + len(chunk) > ENUM_CHUNK:
                     decide()
