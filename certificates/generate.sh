@@ -17,6 +17,7 @@ for model in models/*.safetensors; do
   if [[ $what == all || $what == cubic ]]; then
     gen cubic --strategy cubic
     gen cubic-separate --strategy cubic --option direct_path=separate
+    gen cubic-top-outputs --strategy cubic --option direct_path=top-outputs
     if [[ $name != max10-v128-* ]]; then  # 78 s to check: not shipped, to keep CI short
       gen cubic-per-output --strategy cubic --option direct_path=per-output
     fi
