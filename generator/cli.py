@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "top_outputs=R (with top-outputs; default 4). "
                         "subcubic (unpinned options are searched, the tightest certificate is written): "
                         "direct_path=mean-residual|query-max, attention=exact|low-rank, rank=R, "
-                        "attention_error=entrywise|global, near_max=drop|refine")
+                        "attention_error=entrywise|global, near_max=drop|refine, top_outputs=R (with refine; default 1)")
     p.add_argument("--budget", type=float, help="with --strategy auto or branch-and-bound: the largest proof length allowed")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -38,7 +38,7 @@ def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
         return cubic_witness(cfg, dict(options))
     if strategy == "subcubic":
         V, K = cfg.d_vocab, cfg.n_ctx
-        out = {k: options[k] for k in ("attention", "near_max", "direct_path") if k in options}
+        out = {k: options[k] for k in ("attention", "near_max", "direct_path", "top_outputs") if k in options}
         if options.get("attention") == "low-rank":
             out["query_factor"] = [[0] * int(options.get("rank", 1))]
         out["gaps"] = [[1] * K] * (V * V)
@@ -98,13 +98,13 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     if strategy == "auto":
         return _auto(cfg, params, dict(options or {}), device, progress, budget)
     if strategy == "subcubic":
-        variants = subcubic_variants(dict(options or {}), max_rank=cfg.d_head)
+        variants = subcubic_variants(dict(options or {}), max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
         if len(variants) > 1:  # the search over options: the tightest variant
             return _tightest(cfg, params, [("subcubic", v) for v in variants], float("inf"), device, progress, budget)
     if budget is not None and strategy in SCHEMA_OF:
         opts = dict(options or {})
         if strategy == "subcubic":
-            (opts,) = subcubic_variants(opts, max_rank=cfg.d_head)
+            (opts,) = subcubic_variants(opts, max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
         budget.require(*estimate_strategy(cfg, strategy, opts), f"the {strategy} strategy on this model")
     schema, version, witness = _search(cfg, params, strategy, dict(options or {}), device, progress)
     cert = Certificate(FORMAT_VERSION, schema, version, cfg, weights_sha256(cfg, params), params, witness,
@@ -147,7 +147,7 @@ def _auto(cfg, params, options, device, progress, resources: Budget | None = Non
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
     resources = resources or Budget()
-    grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head)
+    grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
     candidates = [("subcubic", opts) for opts in grid]
     candidates += [("cubic", {"direct_path": path}) for path in CUBIC_DIRECT_PATH]
     if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
@@ -204,15 +204,19 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
 SUBCUBIC_AXES = {"direct_path": DIRECT_PATH, "attention": ATTENTION, "attention_error": ATTENTION_ERROR,
                  "near_max": NEAR_MAX}
 LOW_RANKS = (1, 2, 3)  # the ranks searched when attention=low-rank and no rank is pinned
+REFINE_TOP_OUTPUTS = 1  # subcubic near_max=refine: outputs checked one by one per refined token (the default)
 
 
-def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64) -> list[dict]:
+def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64,
+                      max_vocab: int = 1 << 30) -> list[dict]:
     """Every subcubic option combination that agrees with the pinned `options`.
 
     Unpinned axes: by default the search covers both direct paths with exact attention and refinement
     (the tightest choices; low-rank attention and drop only shorten the proof); with full_grid, every
     combination: 2 direct paths x (exact + 3 ranks x 2 error bounds) x 2 near-max modes = 28 variants.
-    Ranks above max_rank (the model's d_head) are left out of the search; a pinned one is an error."""
+    Ranks above max_rank (the model's d_head) are left out of the search; a pinned one is an error. With refine,
+    `top_outputs` (default REFINE_TOP_OUTPUTS, at most max_vocab - 2: the model's d_vocab) is the number of
+    outputs each refined token is checked at one by one."""
     options = dict(options)
     for name, allowed in SUBCUBIC_AXES.items():
         if name in options and options[name] not in allowed:
@@ -229,9 +233,19 @@ def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64
         options.setdefault("attention", "low-rank")
     if "attention_error" in options:
         options.setdefault("attention", "low-rank")
+    if "top_outputs" in options and options.get("near_max") == "drop":
+        raise ValueError("subcubic top_outputs applies to near_max=refine only")
+    top = options.pop("top_outputs", REFINE_TOP_OUTPUTS)
+    try:
+        top = int(top)
+    except ValueError:
+        raise ValueError(f"subcubic top_outputs must be a non-negative integer, got {top!r}") from None
+    if top < 0:
+        raise ValueError(f"subcubic top_outputs must be a non-negative integer, got {top}")
     unknown = set(options) - set(SUBCUBIC_AXES)
     if unknown:
-        raise ValueError(f"unknown subcubic options: {sorted(unknown)} (known: {', '.join(SUBCUBIC_AXES)}, rank)")
+        raise ValueError(f"unknown subcubic options: {sorted(unknown)} (known: {', '.join(SUBCUBIC_AXES)}, rank, "
+                         f"top_outputs)")
     if options.get("attention") == "exact" and ("attention_error" in options or pinned_rank):
         raise ValueError("attention_error and rank apply to attention=low-rank only")
     pick = (lambda name, default: (options[name],) if name in options
@@ -242,7 +256,8 @@ def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64
     if "low-rank" in pick("attention", ("exact",)):
         attentions += [{"attention": "low-rank", "rank": r, "attention_error": e}
                        for r in ranks for e in pick("attention_error", ("entrywise",))]
-    return [{"direct_path": d, **a, "near_max": n}
+    return [{"direct_path": d, **a, "near_max": n, **({"top_outputs": min(top, max(0, max_vocab - 2))}
+                                                        if n == "refine" else {})}
             for d in pick("direct_path", DIRECT_PATH) for a in attentions for n in pick("near_max", ("refine",))]
 
 
@@ -256,7 +271,7 @@ def _search(cfg, params, strategy, options, device, progress):
     if strategy == "branch-and-bound":
         return "branch-and-bound", 1, branch_and_bound_witness(cfg, params, options, progress, device)
     if strategy == "subcubic":
-        (variant,) = subcubic_variants(options, max_rank=cfg.d_head)  # build_certificate expanded the search
+        (variant,) = subcubic_variants(options, max_rank=cfg.d_head, max_vocab=cfg.d_vocab)  # build_certificate expanded the search
         return "subcubic", 2, subcubic_witness(cfg, params, variant)
     raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
@@ -305,6 +320,8 @@ def subcubic_witness(cfg: ModelConfig, params: dict[str, np.ndarray], variant: d
     finally:
         flint.ctx.prec = old
     witness["near_max"] = variant["near_max"]
+    if variant["near_max"] == "refine":
+        witness["top_outputs"] = variant["top_outputs"]
     witness["gaps"] = search_gaps(bounds)
     return witness
 

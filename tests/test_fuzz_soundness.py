@@ -181,10 +181,10 @@ def test_fuzz_covered_inputs_correct(seed):
     for direct_path in ("mean-residual", "query-max"):  # the generator's gaps (smallest certifying gap per class)
         variant_bounds = bounds if direct_path == "mean-residual" else SubcubicBounds(tables, direct_path)
         gaps = np.array(search_gaps(variant_bounds), dtype=np.int64).reshape(V, V, K)
-        for near_max in ("drop", "refine"):
-            res = certified_count(variant_bounds, gaps, near_max, collect=True)
+        for near_max, top in [("drop", 0)] + [("refine", t) for t in sorted({0, 1, V - 2} & set(range(max(1, V - 1))))]:
+            res = certified_count(variant_bounds, gaps, near_max, collect=True, top_outputs=top)
             assert not res["failing"].any()
-            _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic {direct_path} {near_max}")
+            _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic {direct_path} {near_max} {top}")
     # low-rank attention with the generator's factors and with arbitrary ones (any factors are sound)
     rng = np.random.default_rng(seed + 2000)
     rank = int(rng.integers(1, cfg.d_head + 1))
@@ -198,7 +198,7 @@ def test_fuzz_covered_inputs_correct(seed):
         low_rank = SubcubicBounds(tables, str(rng.choice(["mean-residual", "query-max"])), scores)
         gaps = np.array(search_gaps(low_rank), dtype=np.int64).reshape(V, V, K)
         near_max = str(rng.choice(["drop", "refine"]))
-        res = certified_count(low_rank, gaps, near_max, collect=True)
+        res = certified_count(low_rank, gaps, near_max, collect=True, top_outputs=int(rng.integers(0, max(1, V - 1))))
         assert not res["failing"].any()
         _assert_sound(res["cases"], res["count"], truth, V, K, f"subcubic low-rank {error} {near_max}")
     # arbitrary gaps (any in-range value, invalid classes included), kept where the checker certifies them

@@ -123,8 +123,11 @@ def test_estimates_bound_the_proof_length():
         v = check_certificate(cert, budget=Budget())
         assert v.verdict == "accepted", v.reason
         assert schema_estimate(schema, version, cfg, witness)[0] >= v.result.proof_length
-    for name in ("max4-v64-s123.subcubic.cert", "max4-v64-s123.subcubic-lowrank.cert"):
+    for name, top in (("max4-v64-s123.subcubic.cert", None), ("max4-v64-s123.subcubic-lowrank.cert", None),
+                      ("max4-v64-s123.subcubic-lowrank.cert", 5)):
         cert = read_certificate(os.path.join(ROOT, "certificates", name))
+        if top is not None:
+            cert.witness["top_outputs"] = top
         v = check_certificate(cert, budget=Budget())
         assert v.verdict == "accepted", v.reason
         assert schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness)[0] >= v.result.proof_length

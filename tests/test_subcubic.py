@@ -20,10 +20,11 @@ MODELS = adversarial_models()
 # one point per option axis value (the full grid is benchmarks/bench_subcubic_grid.py)
 VARIANTS = {
     "drop": {"direct_path": "mean-residual", "attention": "exact", "near_max": "drop"},
-    "refine": {"direct_path": "mean-residual", "attention": "exact", "near_max": "refine"},
-    "query-max": {"direct_path": "query-max", "attention": "exact", "near_max": "refine"},
+    "refine": {"direct_path": "mean-residual", "attention": "exact", "near_max": "refine", "top_outputs": 0},
+    "refine-top2": {"direct_path": "mean-residual", "attention": "exact", "near_max": "refine", "top_outputs": 2},
+    "query-max": {"direct_path": "query-max", "attention": "exact", "near_max": "refine", "top_outputs": 1},
     "rank1-entrywise": {"direct_path": "mean-residual", "attention": "low-rank", "rank": 1,
-                        "attention_error": "entrywise", "near_max": "refine"},
+                        "attention_error": "entrywise", "near_max": "refine", "top_outputs": 1},
     "rank2-global": {"direct_path": "query-max", "attention": "low-rank", "rank": 2,
                      "attention_error": "global", "near_max": "drop"},
 }
@@ -60,7 +61,8 @@ def _check_covered_inputs(cfg, params, variant):
     options, gaps, bounds = parse_witness(cert.witness, tables)
     assert {k: v for k, v in options.items() if k != "rank"} == {k: v for k, v in VARIANTS[variant].items()
                                                                if k != "rank"}
-    cases = certified_count(bounds, gaps, options["near_max"], collect=True)["cases"]
+    cases = certified_count(bounds, gaps, options["near_max"], collect=True,
+                            top_outputs=options.get("top_outputs", 0))["cases"]
     covered = list(_covered(cases, V, K))  # the cubic test's coverage rule: class (q, m, c), tokens in its set
     assert Fraction(len(covered), V ** K) == cert.claim
     if options["near_max"] == "drop":
@@ -197,3 +199,36 @@ def test_option_search_keeps_pins_and_ranks_within_d_head():
     details = info["verdict"].result.details
     assert details["attention"] == "low-rank" and details["near_max"] == "drop" and details["rank"] <= 2
     assert check_certificate(cert).verdict == "accepted"
+
+
+@pytest.mark.parametrize("top", [-1, 7, Fraction(1), "1"])
+def test_refine_top_outputs_out_of_range_rejected(top):
+    cfg, params, _ = _trained((8, 8, 8, 3), 4, 600)
+    cert = _certificate(cfg, params, "refine")
+    cert.witness = {**cert.witness, "top_outputs": top}
+    v = check_certificate(cert)
+    assert v.verdict == "rejected" and "top_outputs" in v.reason, v.reason
+
+
+def test_top_outputs_with_drop_rejected():
+    cfg, params, _ = _trained((8, 8, 8, 3), 4, 600)
+    cert = _certificate(cfg, params, "drop")
+    cert.witness = {**cert.witness, "top_outputs": 1}
+    v = check_certificate(cert)
+    assert v.verdict == "rejected" and "top_outputs" in v.reason, v.reason
+
+
+def test_refine_top_outputs_certifies_at_least_the_joint_refinement():
+    """Each slot of the top-outputs refinement is, term by term, at most the joint one (docs/proofs/subcubic.md),
+    so it certifies a superset; on a shipped Max-of-4 model strictly more, and never above brute force."""
+    import dataclasses
+
+    from conftest import ROOT
+
+    from checker.certificate import read_certificate
+
+    cert = read_certificate(f"{ROOT}/certificates/max4-v64-s123.subcubic-lowrank.cert")
+    brute = read_certificate(f"{ROOT}/certificates/max4-v64-s123.brute-force.cert").claim
+    bounds = [check_certificate(dataclasses.replace(cert, witness={**cert.witness, "top_outputs": r})).bound
+              for r in (0, 1, 3)]
+    assert bounds[0] < bounds[1] <= bounds[2] <= brute, bounds

@@ -12,7 +12,9 @@ Witness (every option a named entry; the paper's three axes are direct_path, att
   Cauchy-Schwarz, never formed; then `attention_error` "entrywise" or "global" and the factors
   `query_factor` [V, r], `query_basis` [r, d_head], `key_factor` [V, r], `key_basis` [r, d_head],
   float32 values written as exact fractions);
-- `near_max`: "drop" (the paper's) or "refine" (gap-zone tokens certified one by one);
+- `near_max`: "drop" (the paper's) or "refine" (gap-zone tokens certified one by one; with it, optionally
+  `top_outputs` = r, 0 <= r <= d_vocab - 2, default 0: each refined token's r worst wrong outputs are checked
+  one by one against the max token's and the query's terms at that output, the others together);
 - `gaps`: a d_vocab^2 x n_ctx matrix, row q*d_vocab + m, column c: 0 = the case is not claimed;
   for c = 0, 1 = claimed; for c >= 1, g in 1..m = tokens <= m - g claimed.
 All arithmetic is rigorous float64 with outward rounding, as in the cubic schema.
@@ -31,7 +33,7 @@ from checker.exact import INF, Dyadic, dyadic_interval, mul_upper, sum_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
-from checker.schemas.cubic import score_exp_bounds
+from checker.schemas.cubic import score_exp_bounds, top_outputs_of
 
 DIRECT_PATH = ("mean-residual", "query-max")
 ATTENTION = ("exact", "low-rank")
@@ -143,6 +145,7 @@ class SubcubicBounds:
             # pos_all[m, j] >= max_{i < K} (PVOU[i, j] - PVOU[i, m]); pos_nq: the same over i < K-1
             pos = up(pvou_hi[:, None, :] - pvou_lo[:, :, None])  # [i, m, j]
             pos_all = np.max(pos, axis=0)
+            self.pos_q = pos[K - 1]  # [m, j]: the query's position
             self.pos_nq = np.max(pos[: K - 1], axis=0) if K > 1 else np.full((V, V), -INF)
             # D[m] >= max_{j != m} (mu[j] - mu[m] + pos_all[m, j])
             d = up(up(mu[None, :] - mu[:, None]) + pos_all)
@@ -216,34 +219,54 @@ class SubcubicBounds:
         ops = len(q0) * (2 * K + 8) + len(groups) * K * (10 + int(np.log2(K) + 1))
         return out, p_pre, ops
 
-    def refine(self, cases: np.ndarray, p_pre: np.ndarray) -> tuple[np.ndarray, int]:
-        """For each row (q, m, c, k) of `cases`: is token k certified individually, with the cubic's joint bound
-        W(k) <= max_{j != m} [EUPU[q,j] - EUPU[q,m] + EVOU[k,j] - EVOU[k,m] + pos_nq[m,j]], at worst token
-        bound max(P_prefix, E[q,k] W(k))? Returns a boolean per row and the operation count."""
+    def refine(self, cases: np.ndarray, p_pre: np.ndarray, top_outputs: int = 0) -> tuple[np.ndarray, int]:
+        """For each row (q, m, c, k) of `cases`: is token k certified individually? With the cubic's per-output
+        bounds w_j(k) = EUPU[q,j] - EUPU[q,m] + EVOU[k,j] - EVOU[k,m] + pos_nq[m,j] (j != m), k is tested at
+        token bound max(P_prefix, E[q,k] w) for w = the (top_outputs+1)-th largest w_j(k) (with top_outputs = 0,
+        the cubic's joint bound W(k)) against the max token's and the query's bounds for every output, and for
+        each of the top_outputs outputs j with the largest w_j(k), at w_j(k) against their bounds at j (the
+        smaller of the per-output and the general one). Returns a boolean per row and the operation count."""
         V, K = self.V, self.K
         ok = np.zeros(len(cases), dtype=bool)
         chunk = max(1, (1 << 22) // max(V, 1))
         with np.errstate(invalid="ignore", over="ignore"):
             for s in range(0, len(cases), chunk):
                 q, m, c, k = cases[s: s + chunk].T
+                rows = np.arange(len(q))
                 direct = up(self.eupu_hi[q, :] - self.eupu_lo[q, m][:, None])
                 ov = up(self.evou_hi[k, :] - self.evou_lo[k, m][:, None])
                 w = up(up(direct + ov) + self.pos_nq[m, :])
-                w[np.arange(len(q)), m] = -INF
-                w = np.max(w, axis=1)
-                p = np.maximum(p_pre[q, m, c], mul_upper(self.e_lo[q, k], self.e_hi[q, k], w))
+                w[rows, m] = -INF
+                undefined = np.isnan(w).any(axis=1)  # a NaN output is bounded by no slot: not certified
+                candidates, w_rest = top_outputs_of(np.where(np.isnan(w), INF, w), top_outputs)
+                p_pre_k = p_pre[q, m, c]
                 _, a_term, c_term = self._common(q, m)
-                f = self._placement_bounds(q, a_term, c_term, p)[np.arange(len(q)), c]
-                ok[s: s + chunk] = np.isfinite(f) & (f < 0)
-        return ok, len(cases) * (4 * V + K * (10 + int(np.log2(K) + 1)))
+                p = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w_rest))
+                f = self._placement_bounds(q, a_term, c_term, p)[rows, c]
+                good = np.isfinite(f) & (f < 0) & ~undefined
+                for j in candidates.T:  # output j of each row: every term at j
+                    w_m = up(up(direct[rows, j] + up(self.evou_hi[m, j] - self.evou_lo[m, m])) + self.pos_nq[m, j])
+                    w_q = up(up(direct[rows, j] + up(self.evou_hi[q, j] - self.evou_lo[q, m])) + self.pos_q[m, j])
+                    p_m = mul_upper(self.e_lo[q, m], self.e_hi[q, m], w_m)
+                    a_j = np.minimum(a_term, mul_upper(self.a_lo[q, : K - 1], self.a_hi[q, : K - 1], p_m[:, None]))
+                    c_j = np.minimum(c_term, mul_upper(self.a_lo[q, K - 1], self.a_hi[q, K - 1],
+                                                       mul_upper(self.e_lo[q, q], self.e_hi[q, q], w_q)))
+                    p_j = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w[rows, j]))
+                    f = self._placement_bounds(q, a_j, c_j, p_j)[rows, c]
+                    good &= np.isfinite(f) & (f < 0)
+                ok[s: s + chunk] = good
+        log_k = 10 + int(np.log2(K) + 1)
+        return ok, len(cases) * (4 * V + K * log_k + top_outputs * (12 + 2 * K + K * log_k))
 
 
-def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "drop", collect: bool = False) -> dict:
+def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "drop", collect: bool = False,
+                    top_outputs: int = 0) -> dict:
     """Inputs covered by the claimed cases, the mask of claimed cases whose prefix bound fails, and the
     operation count of the case bounds and the refinement.
 
     near_max "drop": a claimed class (q, m, c) covers the inputs whose non-max non-query tokens are <= m - g.
-    near_max "refine": it also covers tokens in (m - g, m) that are certified one by one (see `refine`).
+    near_max "refine": it also covers tokens in (m - g, m) that are certified one by one (see `refine`, which
+    checks each refined token's `top_outputs` worst outputs one by one).
     With collect=True, `cases` maps each certified class (q, m, c) to its set of certified tokens.
     """
     V, K = bounds.V, bounds.K
@@ -265,7 +288,7 @@ def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "d
         k = first[idx] + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
         rows = np.stack([qi[idx], mi[idx], ci[idx], k], axis=1).astype(np.int64)
         if len(rows):
-            good, refine_ops = bounds.refine(rows, p_pre)
+            good, refine_ops = bounds.refine(rows, p_pre, top_outputs)
             ops += refine_ops
             np.add.at(tokens, (rows[good, 0], rows[good, 1], rows[good, 2]), 1)
             if collect:
@@ -313,6 +336,12 @@ def parse_witness(witness: dict, tables: MaxOfKTables) -> tuple[dict, np.ndarray
             raise Rejected(f"witness {name} must be one of {allowed}, got {options[name]!r}")
     cfg = tables.config
     gaps = parse_gaps(w.pop("gaps", None), cfg.d_vocab, cfg.n_ctx)
+    if options["near_max"] == "refine":  # optional (absent: 0, as in certificates written before it existed)
+        top = w.pop("top_outputs", 0)
+        if type(top) is not int or not 0 <= top <= max(0, cfg.d_vocab - 2):
+            raise Rejected(f"witness top_outputs (with near_max refine) must be an integer from 0 to d_vocab - 2 = "
+                           f"{cfg.d_vocab - 2}, got {top!r}")
+        options["top_outputs"] = top
     scores = None
     if options["attention"] == "low-rank":
         options["attention_error"] = w.pop("attention_error", None)
@@ -354,9 +383,11 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
         r = max(1, min(r, h))
         work += 2 * (4 * V * h * r + 2 * V * V * r) + 8 * V * h + 3 * V * V + 2 * V - 2 * V * V * h
     claimed, refined = _claimed_and_refined(witness.get("gaps"), V, K)
+    top = witness.get("top_outputs", 0)
+    top = top if type(top) is int and 0 <= top <= V else V  # else rejected by check; estimated at the most
     log_k = 10 + int(np.log2(K) + 1)
     work += ARB_OP_WORK * (2 * V * V + V * K) + V * V * (3 * K + 12)
-    work += claimed * (K * log_k + PY_STEP_WORK) + refined * (4 * V + K * log_k)
+    work += claimed * (K * log_k + PY_STEP_WORK) + refined * (4 * V + K * log_k + top * (12 + 2 * K + K * log_k))
     refine_chunk = min(refined, max(1, (1 << 22) // max(V, 1)))
     memory += FLOAT_ENTRY_BYTES * (16 * V * V + 3 * K * V * V + 8 * V * V * K + 12 * refined + 6 * refine_chunk * V)
     memory += 64 * V * V * K  # the witness's gaps as Python lists
@@ -369,7 +400,7 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     V, K = cfg.d_vocab, cfg.n_ctx
     options, gaps, bounds = parse_witness(cert.witness, tables)
     scores = bounds.scores
-    result = certified_count(bounds, gaps, options["near_max"])
+    result = certified_count(bounds, gaps, options["near_max"], top_outputs=options.get("top_outputs", 0))
     count, failing = result["count"], result["failing"]
     if failing.any():
         q, m, c = (int(x) for x in np.argwhere(failing)[0])
@@ -387,7 +418,8 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
         proof_length=qk_ops + bounds.ops + result["ops"],
         complexity_class="subcubic",  # d_vocab^2 d_model (the paper's term: d_model < d_vocab)
         complexity=(f"d_vocab^2 (d_model + n_ctx) + claimed (q, m, gap) groups * n_ctx log n_ctx, EQKE {qk_cost}"
-                    + (" + refined tokens * d_vocab" if options["near_max"] == "refine" else "")),
+                    + (" + refined tokens * (d_vocab + top_outputs n_ctx log n_ctx)"
+                       if options["near_max"] == "refine" else "")),
         # EQKE (V^2 entries, or the factors and residual norms), EVOU, EUPU; D per max; EQKP
         unexplained_dimension=qk_dimension + 2 * V * V + V + V * K,
         details={"claimed_cases": int((gaps > 0).sum()), **options},
