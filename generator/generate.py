@@ -320,7 +320,7 @@ def subcubic_witness(cfg: ModelConfig, params: dict[str, np.ndarray], variant: d
     finally:
         flint.ctx.prec = old
     witness["near_max"] = variant["near_max"]
-    if variant["near_max"] == "refine":
+    if variant["near_max"] == "refine" and variant["top_outputs"]:  # absent means 0 (the entry is optional)
         witness["top_outputs"] = variant["top_outputs"]
     witness["gaps"] = search_gaps(bounds)
     return witness
