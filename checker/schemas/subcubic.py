@@ -208,10 +208,13 @@ class SubcubicBounds:
                 out[q0, m0, 0] = up(sum_upper(a_term) + c_term)
             qc, mc, cc = np.nonzero(gaps[:, :, 1:] > 0)
             cc = cc + 1
-            groups, inverse = np.unique(np.stack([qc, mc, gaps[qc, mc, cc]], axis=1), axis=0, return_inverse=True)
+            # distinct (q, m, gap) in lexicographic order, as one int64 key each (V^2 (V + 1) < 2^63: the gaps
+            # matrix has V^2 rows, read within the parser's limits)
+            keys, inverse = np.unique((qc * V + mc) * (V + 1) + gaps[qc, mc, cc], return_inverse=True)
             inverse = inverse.reshape(-1)
+            groups = keys
             if len(groups):
-                q, m, g = groups.T
+                q, m, g = keys // (V + 1) // V, keys // (V + 1) % V, keys % (V + 1)
                 _, a_term, c_term = self._common(q, m)
                 p = self.prefix_bound(q, m, np.clip(m - g, 0, V - 1))
                 out[qc, mc, cc] = self._placement_bounds(q, a_term, c_term, p)[inverse, cc]
