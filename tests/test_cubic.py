@@ -155,3 +155,20 @@ def test_top_outputs_between_separate_and_brute_force():
               for r in (0, 2, 62)]
     assert all(separate <= b <= brute for b in bounds), (separate, bounds, brute)
     assert bounds[1] > separate  # the candidates matter on a trained model
+
+
+def test_top_outputs_of_ranks_an_unknown_value_first():
+    """A NaN entry (an overflowed bound) is never left out unseen: it is a candidate, or the rest is +inf."""
+    import math
+
+    import numpy as np
+
+    from checker.schemas.cubic import top_outputs_of
+
+    scores = np.array([[1.0, math.nan, 0.5, -math.inf]])
+    candidates, rest = top_outputs_of(scores, 0)
+    assert rest[0] == math.inf
+    candidates, rest = top_outputs_of(scores, 1)
+    assert candidates.tolist() == [[1]] and rest[0] == 1.0
+    candidates, rest = top_outputs_of(scores, 2)
+    assert sorted(candidates[0].tolist()) == [0, 1] and rest[0] == 0.5

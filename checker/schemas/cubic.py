@@ -70,7 +70,9 @@ def _block(m: int, n_out: int, K: int) -> int:
 
 def top_outputs_of(scores: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row k of scores [k, j]: the columns of its `top` largest entries (any order among ties), and the
-    largest entry outside them (the (top+1)-th largest), for 0 <= top < number of columns."""
+    largest entry outside them (the (top+1)-th largest), for 0 <= top < number of columns. A NaN (an unknown
+    value) ranks as +inf: it is a candidate, or the largest outside them is +inf."""
+    scores = np.where(np.isnan(scores), INF, scores)
     picked = np.argpartition(-scores, top, axis=1)[:, : top + 1]  # the top + 1 largest, unordered
     order = np.argsort(-np.take_along_axis(scores, picked, axis=1), axis=1, kind="stable")
     picked = np.take_along_axis(picked, order, axis=1)

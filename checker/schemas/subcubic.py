@@ -241,7 +241,7 @@ class SubcubicBounds:
                 w = up(up(direct + ov) + self.pos_nq[m, :])
                 w[rows, m] = -INF
                 undefined = np.isnan(w).any(axis=1)  # a NaN output is bounded by no slot: not certified
-                candidates, w_rest = top_outputs_of(np.where(np.isnan(w), INF, w), top_outputs)
+                candidates, w_rest = top_outputs_of(w, top_outputs)
                 p_pre_k = p_pre[q, m, c]
                 _, a_term, c_term = self._common(q, m)
                 p = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w_rest))
