@@ -51,6 +51,18 @@ def witness_skeleton(cfg: ModelConfig, strategy: str, options: dict) -> dict:
     return {}
 
 
+def top_outputs_option(options: dict, default: int, strategy: str) -> int:
+    """Pop the top_outputs option (a non-negative integer) from options, or the default."""
+    value = options.pop("top_outputs", default)
+    try:
+        top = int(value)
+    except ValueError:
+        top = -1
+    if top < 0:
+        raise ValueError(f"{strategy} top_outputs must be a non-negative integer, got {value!r}")
+    return top
+
+
 def cubic_witness(cfg: ModelConfig, options: dict) -> dict:
     """The cubic witness for options direct_path (default joint; per-output is tighter, separate and
     top-outputs cubic) and, with top-outputs, top_outputs (default DEFAULT_TOP_OUTPUTS, at most d_vocab - 2)."""
@@ -60,13 +72,7 @@ def cubic_witness(cfg: ModelConfig, options: dict) -> dict:
         raise ValueError(f"cubic direct_path must be one of {', '.join(CUBIC_DIRECT_PATH)}, got {direct_path!r}")
     witness = {"direct_path": direct_path}
     if direct_path == "top-outputs":
-        top = options.pop("top_outputs", DEFAULT_TOP_OUTPUTS)
-        try:
-            top = int(top)
-        except ValueError:
-            raise ValueError(f"cubic top_outputs must be a non-negative integer, got {top!r}") from None
-        if top < 0:
-            raise ValueError(f"cubic top_outputs must be a non-negative integer, got {top}")
+        top = top_outputs_option(options, DEFAULT_TOP_OUTPUTS, "cubic")
         witness["top_outputs"] = min(top, cfg.d_vocab - 2)  # beyond that every output is a candidate
     if options:
         known = "direct_path, top_outputs (with direct_path=top-outputs)"
@@ -235,13 +241,7 @@ def subcubic_variants(options: dict, full_grid: bool = False, max_rank: int = 64
         options.setdefault("attention", "low-rank")
     if "top_outputs" in options and options.get("near_max") == "drop":
         raise ValueError("subcubic top_outputs applies to near_max=refine only")
-    top = options.pop("top_outputs", REFINE_TOP_OUTPUTS)
-    try:
-        top = int(top)
-    except ValueError:
-        raise ValueError(f"subcubic top_outputs must be a non-negative integer, got {top!r}") from None
-    if top < 0:
-        raise ValueError(f"subcubic top_outputs must be a non-negative integer, got {top}")
+    top = top_outputs_option(options, REFINE_TOP_OUTPUTS, "subcubic")
     unknown = set(options) - set(SUBCUBIC_AXES)
     if unknown:
         raise ValueError(f"unknown subcubic options: {sorted(unknown)} (known: {', '.join(SUBCUBIC_AXES)}, rank, "

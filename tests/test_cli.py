@@ -24,6 +24,12 @@ MODEL = os.path.join(ROOT, "models", "max4-v64-s123.safetensors")
      "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "subcubic", "--option", "attention_error=none", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "subcubic", "--option", "gap=3", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "top_outputs=-1", "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "subcubic", "--option", "near_max=drop", "--option", "top_outputs=1",
+     "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "cubic", "--option", "direct_path=top-outputs", "--option", "top_outputs=x",
+     "-o", "{tmp}/a.cert"],
+    ["generate", MODEL, "--strategy", "cubic", "--option", "top_outputs=2", "-o", "{tmp}/a.cert"],  # joint
     ["generate", MODEL, "--strategy", "cubic", "--budget", "10", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "auto", "--budget", "10", "-o", "{tmp}/a.cert"],
     ["generate", MODEL, "--strategy", "cubic", "-o", "{tmp}/no/such/dir/a.cert"],
