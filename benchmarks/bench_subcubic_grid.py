@@ -24,7 +24,8 @@ PAPER = {"default subcubic": (0.39, 0.47, 2.5e6), "best subcubic": (0.61, 0.69, 
 
 def _label(v: dict) -> str:
     attention = "exact" if v["attention"] == "exact" else f"rank {v['rank']} {v['attention_error']}"
-    return f"{v['direct_path']} / {attention} / {v['near_max']}"
+    near_max = v["near_max"] + (f" (top_outputs {v['top_outputs']})" if v.get("top_outputs") else "")
+    return f"{v['direct_path']} / {attention} / {near_max}"
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
     for path in sorted(glob.glob(args.models)):
         cfg, params, _ = load_model(path)
         model = os.path.basename(path)[: -len(".safetensors")]
-        for variant in subcubic_variants({}, full_grid=True) + [{"cubic": "joint"}, {"cubic": "per-output"}]:
+        for variant in subcubic_variants({}, full_grid=True) + [{"cubic": "joint"}, {"cubic": "top-outputs"}, {"cubic": "per-output"}]:
             start = time.perf_counter()
             if "cubic" in variant:
                 cert, info = build_certificate(cfg, params, "cubic", {"direct_path": variant["cubic"]}, progress=False)
@@ -98,7 +99,7 @@ def _plot(rows: list[dict], path: str) -> None:
                             else f"low-rank {r['attention_error']}") == name]
                 ax.scatter([r[key] for r in sel], [r["bound"] for r in sel], marker=marker,
                            facecolors=fill, edgecolors=color, label=f"subcubic, {name}, {near_max}")
-        for kind, marker, color in (("cubic joint", "D", "C3"), ("cubic per-output", "*", "C4")):
+        for kind, marker, color in (("cubic joint", "D", "C3"), ("cubic top-outputs", "P", "C5"), ("cubic per-output", "*", "C4")):
             sel = [r for r in rows if r["variant"] == kind]
             ax.scatter([r[key] for r in sel], [r["bound"] for r in sel], marker=marker, color=color,
                        label=f"{kind} (ours)")
