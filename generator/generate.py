@@ -73,7 +73,7 @@ def cubic_witness(cfg: ModelConfig, options: dict) -> dict:
     witness = {"direct_path": direct_path}
     if direct_path == "top-outputs":
         top = top_outputs_option(options, DEFAULT_TOP_OUTPUTS, "cubic")
-        witness["top_outputs"] = min(top, cfg.d_vocab - 2)  # beyond that every output is a candidate
+        witness["top_outputs"] = min(top, max(0, cfg.d_vocab - 2))  # beyond that every output is a candidate
     if options:
         known = "direct_path, top_outputs (with direct_path=top-outputs)"
         raise ValueError(f"unknown cubic options: {sorted(options)} (known: {known})")

@@ -172,3 +172,23 @@ def test_top_outputs_of_ranks_an_unknown_value_first():
     assert candidates.tolist() == [[1]] and rest[0] == 1.0
     candidates, rest = top_outputs_of(scores, 2)
     assert sorted(candidates[0].tolist()) == [0, 1] and rest[0] == 0.5
+
+
+@pytest.mark.parametrize("d_vocab", [1, 2, 3])
+def test_generated_top_outputs_and_auto_on_tiny_vocabularies(d_vocab):
+    """The generator's top-outputs witness is one the checker accepts for every vocabulary size (d_vocab 1 has no
+    wrong output: top_outputs 0), and `auto`, which tries it, still finishes; never above the exact accuracy."""
+    import numpy as np
+
+    from checker.model import ModelConfig
+
+    pytest.importorskip("torch", reason="the generator needs torch")
+    from generator.generate import build_certificate
+
+    cfg = ModelConfig(d_vocab=d_vocab, d_model=4, d_head=4, n_ctx=3)
+    rng = np.random.default_rng(d_vocab)
+    params = {n: (rng.standard_normal(s) * 0.5).astype(np.float32) for n, s in cfg.shapes().items()}
+    for strategy, options in (("cubic", {"direct_path": "top-outputs"}), ("auto", {})):
+        cert, info = build_certificate(cfg, params, strategy, options, progress=False)
+        assert info["verdict"].verdict == "accepted"
+        assert cert.claim <= exhaustive_accuracy(params)

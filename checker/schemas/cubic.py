@@ -87,7 +87,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
     "separate" (direct and OV paths each at their own worst j), "joint" (each token's direct + OV
     contribution at its worst j), "per-output" (every j checked separately for each case), "top-outputs"
     (every j for c = 0; for a non-max token k, each of the `top_outputs` outputs j with the largest
-    e(k, j) + pnq(j) separately and one bound for all the other outputs; 0 <= top_outputs <= d_vocab - 2).
+    e(k, j) + pnq(j) separately and one bound for all the other outputs; 0 <= top_outputs <= max(0, d_vocab - 2)).
     With collect=True also returns `cases`: (q, m, c) -> set of certified k (c = 0: {} when certified).
     """
     V, K = t.config.d_vocab, t.config.n_ctx
@@ -217,7 +217,7 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     V, K = config.d_vocab, config.n_ctx
     direct_path = witness.get("direct_path") if isinstance(witness, dict) else None
     top = witness.get("top_outputs") if direct_path == "top-outputs" else None
-    if direct_path == "top-outputs" and not (type(top) is int and 0 <= top <= V - 2):
+    if direct_path == "top-outputs" and not (type(top) is int and 0 <= top <= max(0, V - 2)):
         direct_path = "per-output"  # rejected by check; estimated as the costliest
     direct_path = direct_path if direct_path in DIRECT_PATH else "per-output"  # the costliest
     n_out = {"per-output": V - 1, "top-outputs": (top or 0) + 1}.get(direct_path, 1)
@@ -256,9 +256,9 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
     if direct_path not in DIRECT_PATH:
         raise Rejected(f"witness direct_path must be one of {DIRECT_PATH}, got {direct_path!r}")
     top = w.pop("top_outputs", None) if direct_path == "top-outputs" else 0
-    if type(top) is not int or not 0 <= top <= cfg.d_vocab - 2:
+    if type(top) is not int or not 0 <= top <= max(0, cfg.d_vocab - 2):  # d_vocab 1: no wrong output, top 0
         raise Rejected(f"witness top_outputs (with direct_path top-outputs) must be an integer from 0 to "
-                       f"d_vocab - 2 = {cfg.d_vocab - 2}, got {top!r}")
+                       f"max(0, d_vocab - 2) = {max(0, cfg.d_vocab - 2)}, got {top!r}")
     if w:
         raise Rejected(f"unknown witness entries for cubic: {sorted(w)}")
     stats = cubic_counts(tables, direct_path, progress=progress, top_outputs=top)

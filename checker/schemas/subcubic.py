@@ -210,11 +210,10 @@ class SubcubicBounds:
             cc = cc + 1
             # distinct (q, m, gap) in lexicographic order, as one int64 key each (V^2 (V + 1) < 2^63: the gaps
             # matrix has V^2 rows, read within the parser's limits)
-            keys, inverse = np.unique((qc * V + mc) * (V + 1) + gaps[qc, mc, cc], return_inverse=True)
+            groups, inverse = np.unique((qc * V + mc) * (V + 1) + gaps[qc, mc, cc], return_inverse=True)
             inverse = inverse.reshape(-1)
-            groups = keys
             if len(groups):
-                q, m, g = keys // (V + 1) // V, keys // (V + 1) % V, keys % (V + 1)
+                q, m, g = groups // (V + 1) // V, groups // (V + 1) % V, groups % (V + 1)
                 _, a_term, c_term = self._common(q, m)
                 p = self.prefix_bound(q, m, np.clip(m - g, 0, V - 1))
                 out[qc, mc, cc] = self._placement_bounds(q, a_term, c_term, p)[inverse, cc]
@@ -342,8 +341,8 @@ def parse_witness(witness: dict, tables: MaxOfKTables) -> tuple[dict, np.ndarray
     if options["near_max"] == "refine":  # optional (absent: 0, as in certificates written before it existed)
         top = w.pop("top_outputs", 0)
         if type(top) is not int or not 0 <= top <= max(0, cfg.d_vocab - 2):
-            raise Rejected(f"witness top_outputs (with near_max refine) must be an integer from 0 to d_vocab - 2 = "
-                           f"{cfg.d_vocab - 2}, got {top!r}")
+            raise Rejected(f"witness top_outputs (with near_max refine) must be an integer from 0 to "
+                           f"max(0, d_vocab - 2) = {max(0, cfg.d_vocab - 2)}, got {top!r}")
         options["top_outputs"] = top
     scores = None
     if options["attention"] == "low-rank":
