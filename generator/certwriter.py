@@ -29,6 +29,8 @@ def _value(value) -> str:
         if value and isinstance(value[0], (list, tuple)):
             rows = "\n".join("    " + _value(row) for row in value)
             return "[\n" + rows + "\n  ]"
+        if all(type(v) is int for v in value):  # the common case (gaps, counts): str is _scalar for a plain int
+            return "[" + " ".join(map(str, value)) + "]"
         return "[" + " ".join(_scalar(v) for v in value) + "]"
     return _scalar(value)
 

@@ -23,6 +23,7 @@ All arithmetic is rigorous float64 with outward rounding, as in the cubic schema
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import chain
 from math import comb
 
 import flint
@@ -309,16 +310,30 @@ def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "d
     return out
 
 
+def _gap_rows(witness_gaps, V: int, K: int) -> np.ndarray | None:
+    """The gaps as a (V^2, K) int64 array when they are a list of V^2 lists of K Python ints (bool excluded) in
+    0..V, else None. Type and range are checked on the Python values before any conversion."""
+    if not isinstance(witness_gaps, list) or len(witness_gaps) != V * V:
+        return None
+    if not all(isinstance(row, list) and len(row) == K for row in witness_gaps):
+        return None
+    flat = list(chain.from_iterable(witness_gaps))
+    if set(map(type, flat)) != {int} or not 0 <= min(flat) <= max(flat) <= V:
+        return None
+    return np.array(flat, dtype=np.int64).reshape(V * V, K)
+
+
 def parse_gaps(witness_gaps, V: int, K: int) -> np.ndarray:
     """The gaps matrix from the witness, checked for shape and range (raises Rejected)."""
-    if not isinstance(witness_gaps, list) or len(witness_gaps) != V * V:
-        raise Rejected(f"witness gaps must be a matrix with d_vocab^2 = {V * V} rows")
-    if any(not isinstance(row, list) or len(row) != K or any(type(g) is not int for g in row)
-           for row in witness_gaps):
-        raise Rejected(f"every row of witness gaps must hold n_ctx = {K} integers")
-    if any(not 0 <= g <= V for row in witness_gaps for g in row):  # before the int64 conversion
+    rows = _gap_rows(witness_gaps, V, K)
+    if rows is None:
+        if not isinstance(witness_gaps, list) or len(witness_gaps) != V * V:
+            raise Rejected(f"witness gaps must be a matrix with d_vocab^2 = {V * V} rows")
+        if any(not isinstance(row, list) or len(row) != K or any(type(g) is not int for g in row)
+               for row in witness_gaps):
+            raise Rejected(f"every row of witness gaps must hold n_ctx = {K} integers")
         raise Rejected("witness gaps out of range (c = 0: 0 or 1; c >= 1: 0 or 1..m)")
-    gaps = np.array(witness_gaps, dtype=np.int64).reshape(V, V, K)
+    gaps = rows.reshape(V, V, K)
     m = np.arange(V)[None, :, None]
     if np.any(gaps < 0) or np.any(gaps[:, :, 0] > 1) or np.any(gaps[:, :, 1:] > m):
         raise Rejected("witness gaps out of range (c = 0: 0 or 1; c >= 1: 0 or 1..m)")
@@ -360,16 +375,10 @@ def parse_witness(witness: dict, tables: MaxOfKTables) -> tuple[dict, np.ndarray
 def _claimed_and_refined(gaps, V: int, K: int) -> tuple[int, int]:
     """(claimed cases, refined tokens) of a gaps matrix, or the largest values its shape allows when it is not a
     well-formed matrix of small integers (the check rejects it later)."""
-    worst = (V * V * K, V * V * K * V)
-    if not isinstance(gaps, list) or len(gaps) != V * V:
-        return worst
-    claimed = refined = 0
-    for row in gaps:
-        if not isinstance(row, list) or len(row) != K or any(type(g) is not int or not 0 <= g <= V for g in row):
-            return worst
-        claimed += sum(1 for g in row if g)
-        refined += sum(g - 1 for g in row[1:] if g > 1)
-    return claimed, refined
+    rows = _gap_rows(gaps, V, K)
+    if rows is None:
+        return V * V * K, V * V * K * V
+    return int(np.count_nonzero(rows)), int(np.maximum(rows[:, 1:] - 1, 0).sum())
 
 
 def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
