@@ -1,15 +1,22 @@
 """The branch-and-bound search: a sequence of steps, ordered by certified mass per checker operation.
 
-The first steps certify the roots that one of the checker's bounds certifies (largest first); the other roots
-are given up. Each later step takes a given-up leaf and either splits it (its children are certified where the checker's bound says so, the others
-stay given up) or enumerates it. A given-up root (q, m, c) is split at its certification boundary, the largest
+Every root is screened first: the ones that one of the checker's bounds certifies are certified by a step each,
+the others are given up. In the "roots first" order the steps certifying roots come first (largest first); in
+the "by rate" order they compete with the other steps by inputs per operation. Each other step takes a given-up
+leaf and either splits it (its children are certified where the checker's bound says so, the others stay given
+up) or enumerates it. A given-up root (q, m, c) is split at its certification boundary, the largest
 cut b for which "all c tokens below b" is certified (cubic's initial-segment cases are of this form); other nodes
 at 9/10 of their widest bin. The step taken next is the one with the highest expected gain per operation
 (a heap): a split is worth `size / ((children) * leaf cost)`, an enumeration `1 / (operations per input)`;
-a node is enumerated when that is the better of the two (or it cannot be split). The sequence does not depend
-on the budget, and a step only replaces a given-up leaf (0 inputs, no cost) by a subtree, so along the sequence
-the proof length and the bound never decrease; for a budget the search takes the longest prefix whose proof
-length fits. Hence a larger budget never gives a smaller bound.
+a node is enumerated when that is the better of the two (or it cannot be split). A budget only stops the
+sequence earlier (the search stops at it, or at its evaluation cap, which grows with it): a shorter search's
+steps are a prefix of a longer one's. A step only replaces a given-up leaf (0 inputs, no cost) by a subtree, so
+along the sequence the proof length and the bound never decrease; for a budget the search takes the longest
+prefix whose proof length fits. Hence a larger budget never gives a smaller bound. With a budget, `search` takes the better of the
+two orders' prefixes: a maximum of two non-decreasing functions of the budget is non-decreasing, and a budget
+that covers every root step of the "roots first" order gives at least the roots' bound. (The order by rate is
+the better anytime bound where large roots are given up and their splits certify more per operation than the
+small certified roots; roots first wins where the splits' expected gains are optimistic.)
 
 Certification is decided in torch, on the GPU when there is one (`SortedScreen`): the same float64 operations as
 the checker's sorted mixture bound (`MaxBounds.sorted_certified`), in the same order, so the verdicts are the
@@ -38,6 +45,9 @@ MAX_UNSPLITTABLE = 1 << 16  # a node that cannot be split is enumerated up to th
 ENUM_PREFERENCE = 4.0  # enumerate when its gain per operation is at least 1/ENUM_PREFERENCE of a split's
 WAVE = 2048  # nodes taken from the heap at once (their children are evaluated in one batch)
 MAX_EVALUATED = 500_000  # nodes the search may evaluate (generator time; a constant: the sequence is the model's)
+# With a proof-length limit L the search evaluates at most (roots) + L / (leaf cost) nodes: a split whose children
+# all fail costs no proof length, so the limit alone does not bound the search's time. The cap only grows with L,
+# and a search stopped earlier has a prefix of the longer one's steps, so the bound stays non-decreasing in L.
 CUT_FRACTION = 0.9  # a bin is cut at 9/10 of its width: the tokens just below m are the ones that spoil it
 SCREEN_ELEMENTS = 1 << 22  # float64 entries of one batch of the torch screen (32 MiB)
 
@@ -127,14 +137,17 @@ class Search:
     """The step sequence. `fate[node]` is ("certified", step, kind) for a node certified when it was made,
     ("split", step, (bin, cut)) or ("enumerated", step) once a step took it; other nodes are given up."""
 
-    def __init__(self, tables: MaxOfKTables, limit: float = float("inf"), max_evaluated: int = MAX_EVALUATED,
-                 progress: bool = False, device: str | None = None):
+    def __init__(self, tables: MaxOfKTables, limit: float = float("inf"), max_evaluated: int | None = None,
+                 progress: bool = False, device: str | None = None, roots_first: bool = True,
+                 like: Search | None = None):
         cfg = tables.config
         self.device = pick_device(device)
         self.tables, self.cfg, self.V, self.K = tables, cfg, cfg.d_vocab, cfg.n_ctx
-        self.intervals = table_intervals(tables)
-        self.bounds: dict[int, MaxBounds] = {}
-        self.screens: dict[int, SortedScreen] = {}
+        self.intervals = table_intervals(tables) if like is None else like.intervals
+        # like: a search of the same tables whose root verdicts and (pure) per-max-token caches are reused
+        self.bounds: dict[int, MaxBounds] = {} if like is None else like.bounds
+        self.screens: dict[int, SortedScreen] = {} if like is None else like.screens
+        self.screened = None if like is None else like.screened
         self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
         self.fate: dict = {}
         self.step_cost: list[int] = []
@@ -143,10 +156,14 @@ class Search:
         self.enum_per_input = enumerate_ops(cfg, 1)
         self.leaf_cost = sorted_ops(self.K, self.V, (0, 0, ((0, 0),) * 2))
         self.roots = list(roots(self.V, self.K))
+        self.roots_first = roots_first
+        if max_evaluated is None:  # with a limit: the roots and as many nodes as it could pay leaves for
+            max_evaluated = MAX_EVALUATED if limit == float("inf") else int(
+                min(MAX_EVALUATED, len(self.roots) + limit / self.leaf_cost))
         start = time.time()
         heap: list = []
         self._roots(heap)
-        self.root_steps = len(self.step_cost)  # the steps of the roots come first
+        self.root_steps = len(self.step_cost)  # roots first: the steps of the roots; by rate: the first step only
         self.step_cost[0] += table_ops(cfg) + 2 * self.V * (self.V + self.K)
         total = sum(self.step_cost)
         bar = None
@@ -250,13 +267,27 @@ class Search:
             heapq.heappush(heap, (-action[0], len(self.fate) + len(heap), action[1], node, size, action[2]))
 
     def _roots(self, heap: list) -> None:
-        """The first steps: one per certified root (by any of the checker's bounds), largest first; the other
-        roots are given up and go to the heap."""
+        """Screen the roots. Roots first: the first steps, one per certified root (by any of the checker's
+        bounds), largest first. By rate: one empty first step, and the certified roots go to the heap at their
+        size per operation. The other roots are given up and go to the heap."""
         nodes = self.roots
-        kinds = self._certified(nodes)
-        self._root_arguments(nodes, kinds)
+        if self.screened is None:
+            kinds = self._certified(nodes)
+            self._root_arguments(nodes, kinds)
+            cuts = self._boundaries([node for node, kind in zip(nodes, kinds) if kind is None])
+            self.screened = (kinds, cuts)
+        else:  # the verdicts of another search of the same tables (the same computation)
+            kinds, cuts = self.screened
+            self.evaluated += len(nodes)
         sizes = [node_size(self.K, n) for n in nodes]
         certified = sorted(((sizes[i], i) for i, kind in enumerate(kinds) if kind is not None), reverse=True)
+        if not self.roots_first:
+            for size, i in certified:
+                node, kind = nodes[i], kinds[i]
+                ops = (sorted_ops(self.K, self.V, node) if kind == CERTIFIED_SORTED
+                       else certify_ops(self.K, self.V, node, kind == CERTIFIED_POSITIONS))
+                heapq.heappush(heap, (-size / ops, len(heap), "certify", node, size, kind))
+            certified = []
         for size, i in certified:
             self.fate[nodes[i]] = ("certified", len(self.step_cost), kinds[i])
             self.step_cost.append(self._charge([nodes[i]], [kinds[i]]))
@@ -264,8 +295,6 @@ class Search:
         if not certified:
             self.step_cost.append(0)
             self.step_gain.append(0)
-        given_up = [node for node, kind in zip(nodes, kinds) if kind is None]
-        cuts = self._boundaries(given_up)
         for node, kind, size in zip(nodes, kinds, sizes):
             if kind is None:
                 self._push(heap, node, size, cuts.get(node))
@@ -294,6 +323,11 @@ class Search:
         verdicts = iter(self._certified(flat))
         for _, _, action, node, size, split in wave:
             step = len(self.step_cost)
+            if action == "certify":  # a certified root (order by rate), its kind in the split slot
+                self.fate[node] = ("certified", step, split)
+                self.step_cost.append(self._charge([node], [split]))
+                self.step_gain.append(size)
+                continue
             if action == "enumerate":
                 self.fate[node] = ("enumerated", step)
                 self.step_cost.append(enumerate_ops(self.cfg, size))
@@ -375,19 +409,31 @@ class Search:
 def search(tables: MaxOfKTables, budget: float | None = None, progress: bool = False,
            device: str | None = None) -> tuple[dict, dict]:
     """The witness of the longest step prefix whose proof length (without exact-path arb operations) fits the
-    budget (None: no limit; the search then runs until no given-up leaf can be refined, or MAX_EVALUATED), the
-    search's floats on `device` (default: CUDA when present, else the CPU)."""
+    budget, the search's floats on `device` (default: CUDA when present, else the CPU). None: no limit; the
+    search then runs until no given-up leaf can be refined, or MAX_EVALUATED (roots first: with no limit the
+    order of the steps does not change the tree). With a budget, the prefix of the two orders that proves more
+    inputs (then: the shorter), so that the bound is non-decreasing in the budget and at least the roots' bound
+    once the budget covers them."""
     limit = float("inf") if budget is None else float(budget)
-    found = Search(tables, limit, progress=progress, device=device)
-    return witness_of(found, limit)
+    best, found = None, None
+    for roots_first in (True,) if budget is None else (True, False):
+        found = Search(tables, limit, progress=progress, device=device, roots_first=roots_first, like=found)
+        witness, info = witness_of(found, limit)
+        key = (info["proven"], -info["predicted_ops"])
+        if best is None or key > best[0]:
+            best = (key, witness, info)
+    return best[1], best[2]
 
 
 def witness_of(found: Search, limit: float) -> tuple[dict, dict]:
-    """The witness (and search statistics) of the longest prefix of `found` within `limit`."""
+    """The witness (and search statistics) of the longest prefix of `found` within `limit`; `proven`: the inputs
+    its tree proves correct (certified leaves and the enumerated leaves' correct inputs)."""
     last = found.last_step(limit)
     witness, info = found.witness(last)
     info.update(steps=len(found.step_cost), last_step=last, nodes=len(witness["nodes"]), evaluated=found.evaluated,
-                predicted_ops=sum(found.step_cost[: last + 1]), search_s=found.seconds)
+                predicted_ops=sum(found.step_cost[: last + 1]), search_s=found.seconds,
+                order="roots first" if found.roots_first else "by rate",
+                proven=sum(found.step_gain[: last + 1]) + info.get("enumerated_correct", 0))
     return witness, info
 
 

@@ -403,6 +403,54 @@ def test_bound_never_falls_as_budget_grows_and_never_below_the_roots(seed):
     assert all(b >= roots_bound for budget, b in zip(budgets, bounds) if budget >= root_level)
 
 
+@pytest.mark.parametrize("seed", [16, 21, 28, 40])
+def test_order_by_rate_sound_and_the_same_tree_without_a_limit(seed):
+    """The order by rate: every prefix's tree is accepted, sound (exact evaluator) and proves what the search
+    counted; without a limit it builds the tree of the roots-first order (the order of the steps does not change
+    the fates); `search` with a budget is at least each order's prefix at that budget."""
+    from generator.branch_and_bound import Search, search, witness_of
+
+    cfg, params = table_model(seed) if seed % 3 == 2 else fuzz_model(seed)
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    total = cfg.d_vocab ** cfg.n_ctx
+    first = Search(tables)
+    by_rate = Search(tables, roots_first=False, like=first)
+    assert witness_of(by_rate, float("inf"))[0] == witness_of(first, float("inf"))[0]
+    costs = sorted(set(itertools.accumulate(by_rate.step_cost)))
+    for budget in costs[:: max(1, len(costs) // 5)] + [costs[-1]]:
+        witness, info = witness_of(Search(tables, budget, roots_first=False), budget)
+        verdict = _check(cfg, params, witness)
+        assert verdict.verdict == "accepted", verdict.reason
+        assert verdict.bound == Fraction(info["proven"], total)
+        assert verdict.result.proof_length <= budget or verdict.bound == 0
+        _assert_leaves_sound(cfg, params, witness)
+        best, best_info = search(tables, budget)
+        assert best_info["proven"] >= max(info["proven"], witness_of(Search(tables, budget), budget)[1]["proven"])
+        assert _check(cfg, params, best).bound == Fraction(best_info["proven"], total)
+
+
+@pytest.mark.parametrize("roots_first", [True, False])
+def test_an_earlier_stop_gives_a_prefix_of_the_steps(roots_first, monkeypatch):
+    """What makes the budgeted bound non-decreasing in the budget with an evaluation cap that grows with it: a
+    search that evaluates fewer nodes takes a prefix of the longer search's steps, with the same costs, gains and
+    fates. (Waves of 2 nodes, so that this small model's search takes many waves.)"""
+    import generator.branch_and_bound as bb
+
+    monkeypatch.setattr(bb, "WAVE", 2)
+    cfg, params = table_model(41)
+    flint.ctx.prec = 128
+    tables = build_tables(cfg, params)
+    full = bb.Search(tables, roots_first=roots_first)
+    roots_count = len(full.roots)
+    assert full.evaluated >= roots_count + 20  # many waves
+    for cap in (roots_count, roots_count + 1, roots_count + 7, (roots_count + full.evaluated) // 2):
+        short = bb.Search(tables, max_evaluated=cap, roots_first=roots_first)
+        n = len(short.step_cost)
+        assert short.evaluated < full.evaluated and n < len(full.step_cost)
+        assert short.step_cost == full.step_cost[:n] and short.step_gain == full.step_gain[:n]
+        assert short.fate == {node: fate for node, fate in full.fate.items() if fate[1] < n}
+
 def _random_nodes(V, K, rng, depth=3):
     """Every node of random split trees (roots included): the shapes the search screens."""
     out = []
