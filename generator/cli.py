@@ -328,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", default="4x64", help="'paper' (the six) or a comma list of KxV, e.g. 4x64,3x8")
     p.add_argument("--seeds", default="paper", help="'paper' (151 seeds), 'paper:N' (the first N) or a comma list")
     p.add_argument("--strategies", help="comma list of NAME[:OPTION=VALUE...], e.g. cubic:direct_path=per-output "
-                                        "(default: every strategy but auto; one whose estimated check exceeds "
-                                        "--max-work or --max-memory is refused, not started)")
+                                        "(default: every strategy but auto, branch-and-bound only where "
+                                        "d_vocab^K <= 2^25; one whose estimated check exceeds --max-work or "
+                                        "--max-memory is refused, not started)")
     p.add_argument("--out", required=True, help="sweep folder: results.sqlite, models/, certs/")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray (pip install '.[ray]')")

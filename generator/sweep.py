@@ -93,14 +93,27 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def parse_strategies(text: str | None) -> list[Strategy]:
-    """Comma list of NAME[:OPTION=VALUE...]; None: every strategy in STRATEGIES except auto (it repeats the others).
+def default_strategies(k: int, d_vocab: int) -> list[Strategy]:
+    """Every strategy in STRATEGIES except auto (it repeats the others), at its defaults; branch-and-bound only
+    where every input can be evaluated (d_vocab^k <= 2^25), where its exact tree costs less than brute force.
+    Beyond, its search takes minutes per model unbudgeted, and with a proof-length budget it screens every root
+    (3 minutes per 10x128 model at budget 1e8, docs/sweep/README.md): run it with --strategies
+    branch-and-bound:budget=N."""
+    from generator.evaluate import EXHAUSTIVE_LIMIT
+    from generator.generate import STRATEGIES
+
+    return [Strategy(name) for name in STRATEGIES
+            if name != "auto" and (name != "branch-and-bound" or d_vocab ** k <= EXHAUSTIVE_LIMIT)]
+
+
+def parse_strategies(text: str | None) -> list[Strategy] | None:
+    """Comma list of NAME[:OPTION=VALUE...]; None: None (each configuration's `default_strategies`).
 
     Each one is tried on a tiny random model first, so that a bad name or option is an error before any work."""
     from generator.generate import STRATEGIES
 
     if text is None:
-        return [Strategy(name) for name in STRATEGIES if name != "auto"]
+        return None
     out = []
     for spec in text.split(","):
         name, *pairs = spec.strip().split(":")
@@ -394,11 +407,12 @@ class Summary:
     wall_s: float = 0.0
 
 
-def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy],
+def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy] | None,
               executor, device: str | None = None, steps: int = 3000, retry_failed: bool = False,
               budget: Budget | None = None, progress: bool = True, command: str = "",
               train_stack: int | None = None) -> Summary:
-    """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite, training up to
+    """Run every (config, seed, strategy) not already finished in out_dir/results.sqlite (strategies None: each
+    configuration's `default_strategies`), training up to
     `train_stack` seeds of a configuration together (default: DEFAULT_TRAIN_STACK on the CPU, 1 on CUDA)."""
     import torch
     from tqdm import tqdm
@@ -428,8 +442,9 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     to_train, to_prove = deque(), deque()
     for spec in specs:
         model_id = known[spec.train_key]["model_sha256"] if spec.train_key in known else "train:" + spec.train_key
-        todo = [s for s in strategies if not done(run_key(model_id, s))]
-        summary.skipped += len(strategies) - len(todo)
+        wanted = default_strategies(spec.k, spec.d_vocab) if strategies is None else strategies
+        todo = [s for s in wanted if not done(run_key(model_id, s))]
+        summary.skipped += len(wanted) - len(todo)
         if todo:
             to_train.append((spec, todo))
     total = sum(len(todo) for _, todo in to_train)

@@ -197,3 +197,20 @@ def test_refused_strategy_is_recorded_with_its_estimate_never_started(tmp_path):
     assert row["verdict"] == "refused" and row["cert_path"] is None and row["model_sha256"]
     assert row["estimated_work"] > 8 ** 20 and "over budget" in row["error"] and "--max-work" in row["error"]
     assert os.listdir(tmp_path / "certs") == []
+
+
+def test_default_strategies_per_configuration():
+    """Without --strategies: every strategy but auto, branch-and-bound only where every input can be evaluated
+    (the evaluator's limit decides, as for the float evaluation)."""
+    from generator.evaluate import EXHAUSTIVE_LIMIT
+    from generator.generate import STRATEGIES
+    from generator.sweep import default_strategies, parse_strategies
+
+    assert parse_strategies(None) is None
+    for k, v in ((4, 64), (5, 64), (10, 128), (3, 8), (25, 2), (26, 2)):
+        names = [s.name for s in default_strategies(k, v)]
+        assert names == [n for n in STRATEGIES if n != "auto" and (n != "branch-and-bound" or v ** k <= EXHAUSTIVE_LIMIT)]
+        assert all(s.options == () for s in default_strategies(k, v))
+    assert "branch-and-bound" in [s.name for s in default_strategies(4, 64)]
+    assert "branch-and-bound" not in [s.name for s in default_strategies(5, 64)]
+    assert "brute-force" in [s.name for s in default_strategies(5, 64)]  # refused by its estimate, with the estimate

@@ -236,25 +236,31 @@ class SubcubicBounds:
             for s in range(0, len(cases), chunk):
                 q, m, c, k = cases[s: s + chunk].T
                 rows = np.arange(len(q))
-                direct = up(self.eupu_hi[q, :] - self.eupu_lo[q, m][:, None])
-                ov = up(self.evou_hi[k, :] - self.evou_lo[k, m][:, None])
-                w = up(up(direct + ov) + self.pos_nq[m, :])
-                w[rows, m] = -INF
-                undefined = np.isnan(w).any(axis=1)  # a NaN output is bounded by no slot: not certified
+                # the per-output bounds depend on (q, m, k) only, not on c: computed once per distinct triple
+                # (index u), the same float operations on the same values as per row
+                _, first, inv = np.unique((q * V + m) * V + k, return_index=True, return_inverse=True)
+                inv = inv.reshape(-1)
+                uq, um, uk = q[first], m[first], k[first]
+                urows = np.arange(len(uq))
+                direct = up(self.eupu_hi[uq, :] - self.eupu_lo[uq, um][:, None])
+                ov = up(self.evou_hi[uk, :] - self.evou_lo[uk, um][:, None])
+                w = up(up(direct + ov) + self.pos_nq[um, :])
+                w[urows, um] = -INF
+                undefined = np.isnan(w).any(axis=1)[inv]  # a NaN output is bounded by no slot: not certified
                 candidates, w_rest = top_outputs_of(w, top_outputs)
                 p_pre_k = p_pre[q, m, c]
                 _, a_term, c_term = self._common(q, m)
-                p = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w_rest))
+                p = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w_rest[inv]))
                 f = self._placement_bounds(q, a_term, c_term, p)[rows, c]
                 good = np.isfinite(f) & (f < 0) & ~undefined
-                for j in candidates.T:  # output j of each row: every term at j
-                    w_m = up(up(direct[rows, j] + up(self.evou_hi[m, j] - self.evou_lo[m, m])) + self.pos_nq[m, j])
-                    w_q = up(up(direct[rows, j] + up(self.evou_hi[q, j] - self.evou_lo[q, m])) + self.pos_q[m, j])
-                    p_m = mul_upper(self.e_lo[q, m], self.e_hi[q, m], w_m)
+                for j in candidates.T:  # output j of each triple: every term at j
+                    w_m = up(up(direct[urows, j] + up(self.evou_hi[um, j] - self.evou_lo[um, um])) + self.pos_nq[um, j])
+                    w_q = up(up(direct[urows, j] + up(self.evou_hi[uq, j] - self.evou_lo[uq, um])) + self.pos_q[um, j])
+                    p_m = mul_upper(self.e_lo[q, m], self.e_hi[q, m], w_m[inv])
                     a_j = np.minimum(a_term, mul_upper(self.a_lo[q, : K - 1], self.a_hi[q, : K - 1], p_m[:, None]))
                     c_j = np.minimum(c_term, mul_upper(self.a_lo[q, K - 1], self.a_hi[q, K - 1],
-                                                       mul_upper(self.e_lo[q, q], self.e_hi[q, q], w_q)))
-                    p_j = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w[rows, j]))
+                                                       mul_upper(self.e_lo[q, q], self.e_hi[q, q], w_q[inv])))
+                    p_j = np.maximum(p_pre_k, mul_upper(self.e_lo[q, k], self.e_hi[q, k], w[urows, j][inv]))
                     f = self._placement_bounds(q, a_j, c_j, p_j)[rows, c]
                     good &= np.isfinite(f) & (f < 0)
                 ok[s: s + chunk] = good
