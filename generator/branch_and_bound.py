@@ -148,6 +148,7 @@ class Search:
         self.bounds: dict[int, MaxBounds] = {} if like is None else like.bounds
         self.screens: dict[int, SortedScreen] = {} if like is None else like.screens
         self.screened = None if like is None else like.screened
+        self.enumerated_counts: dict = {} if like is None else like.enumerated_counts  # node -> correct inputs
         self.charged: set = set()  # tables counted already: ("P", m), ("range", m), ("X", q, m)
         self.fate: dict = {}
         self.step_cost: list[int] = []
@@ -390,9 +391,10 @@ class Search:
             return {"nodes": [node_row(GIVEN_UP, 0, 0, r) for r in self.roots]}, {"enumerated": 0}
         tree = list(self.visit(last))
         enumerated = [node for node, state, _ in tree if state == "enumerated"]
-        stats = {"ops": 0, "exact_path": 0}
-        counts = _enumerated_counts(self.tables, list(enumerate(enumerated)), stats)
-        by_node = {enumerated[i]: c for i, c in counts.items()}
+        new = [node for node in enumerated if node not in self.enumerated_counts]  # others: counted by `like`
+        counts = _enumerated_counts(self.tables, list(enumerate(new)), {"ops": 0, "exact_path": 0})
+        self.enumerated_counts.update((new[i], c) for i, c in counts.items())
+        by_node = {node: self.enumerated_counts[node] for node in enumerated}
         rows = []
         for node, state, detail in tree:
             if state == "split":
