@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from checker.model import PARAM_NAMES, ModelConfig, check_params
 
@@ -30,7 +30,11 @@ def save_model(path: str, cfg: ModelConfig, params: dict[str, np.ndarray], extra
     for key, value in (extra or {}).items():
         meta[key] = value if isinstance(value, str) else json.dumps(value)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, path, metadata=meta)
+    data = save({k: np.ascontiguousarray(v) for k, v in params.items()}, metadata=meta)
+    # open() creates the file with mode 0666 less the umask (0644 under umask 022), as other tools do;
+    # safetensors' save_file would create it 0600, unreadable by the group and others
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 # Buffers that TransformerLens keeps in a HookedTransformer's state dict beside the parameters: the
@@ -101,8 +105,105 @@ def _drop_buffers(path: str, params: dict[str, np.ndarray], n_ctx: int) -> None:
                              "models attend over all K positions from the last one")
 
 
-def load_model(path: str) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str, str]]:
+# A TransformerLens config saved beside a state dict: for MODEL.safetensors, MODEL.cfg.json (e.g.
+# `json.dump(model.cfg.to_dict(), f, default=str)`). When it is there, load_model reads it and refuses a model whose
+# config gives it another meaning than docs/design.md's (e.g. use_attn_scale=False: scores not divided by
+# sqrt(d_head)), which the weights alone cannot show.
+TL_CONFIG_SUFFIX = ".cfg.json"
+
+
+def config_path_for(path: str) -> str:
+    """The TransformerLens config file that load_model reads beside a model file, if it exists."""
+    stem = path[: -len(".safetensors")] if path.endswith(".safetensors") else path
+    return stem + TL_CONFIG_SUFFIX
+
+
+def _config_dict(tl_cfg) -> dict:
+    """A HookedTransformerConfig (or anything with to_dict() or attributes) or a dict, as a dict."""
+    if isinstance(tl_cfg, dict):
+        return tl_cfg
+    if hasattr(tl_cfg, "to_dict"):
+        return dict(tl_cfg.to_dict())
+    return dict(vars(tl_cfg))
+
+
+def _is_default_scale(value, d_head: int) -> bool:
+    """attn_scale as TransformerLens's default: -1 (not yet set) or sqrt(d_head) as a float."""
+    import math
+
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return False
+    return x == -1.0 or abs(x - math.sqrt(d_head)) <= 1e-9 * math.sqrt(d_head)
+
+
+def check_transformer_lens_config(tl_cfg, cfg: ModelConfig, source: str) -> None:
+    """Raise ModelFileError unless a TransformerLens config describes the model of docs/design.md with the
+    configuration cfg: one layer, one head, attention only, no normalisation, learned absolute positions, scores
+    divided by sqrt(d_head) (use_attn_scale and TransformerLens's default attn_scale), no soft caps or local
+    attention. Keys it does not name (hooks, devices, tokenizer settings) do not change the function and are
+    ignored; a missing key takes TransformerLens's default."""
+    d = _config_dict(tl_cfg)
+
+    def refuse(key: str, why: str) -> None:
+        raise ModelFileError(f"{source}: TransformerLens config {key}={d.get(key)!r}: {why}; certificates speak "
+                             "about the model of docs/design.md only, so this model is refused")
+
+    if d.get("use_attn_scale", True) is not True:
+        refuse("use_attn_scale", "its attention scores are not divided by sqrt(d_head)")
+    if "attn_scale" in d and not _is_default_scale(d["attn_scale"], cfg.d_head):
+        refuse("attn_scale", f"its scores are divided by another number than sqrt(d_head) = sqrt({cfg.d_head})")
+    for key, value in (("n_layers", 1), ("n_heads", 1), ("attn_only", True), ("normalization_type", None),
+                       ("positional_embedding_type", "standard"), ("use_local_attn", False),
+                       ("n_key_value_heads", None), ("use_qk_norm", False)):
+        if key in d and d[key] != value:
+            refuse(key, f"expected {value!r}")
+    for key in ("attn_scores_soft_cap", "output_logits_soft_cap"):
+        if d.get(key) is not None and not (isinstance(d[key], (int, float)) and d[key] <= 0):
+            refuse(key, "a soft cap changes the scores or logits")
+    for key, value in (("d_vocab", cfg.d_vocab), ("d_model", cfg.d_model), ("d_head", cfg.d_head),
+                       ("n_ctx", cfg.n_ctx)):
+        if key in d and d[key] != value:
+            refuse(key, f"the weights have {key} {value}")
+    if d.get("d_vocab_out", -1) not in (-1, cfg.d_vocab):
+        refuse("d_vocab_out", f"the model must output d_vocab = {cfg.d_vocab} logits")
+
+
+def read_transformer_lens_config(config_path: str) -> dict:
+    """A TransformerLens config saved as JSON (HookedTransformerConfig.to_dict()); ModelFileError if unreadable."""
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{config_path}: not a readable TransformerLens config (JSON): {exc}") from None
+    if not isinstance(d, dict):
+        raise ModelFileError(f"{config_path}: a TransformerLens config is a JSON object")
+    return d
+
+
+def from_hooked_transformer(model) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """(config, float32 parameters) of a TransformerLens HookedTransformer object, after checking its config
+    (check_transformer_lens_config: e.g. use_attn_scale=False is refused). Save them with save_model to certify."""
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    cfg = ModelConfig.infer({k: tuple(v.shape) for k, v in state.items() if k not in TRANSFORMER_LENS_BUFFERS})
+    check_transformer_lens_config(model.cfg, cfg, "HookedTransformer")
+    _drop_buffers("HookedTransformer", state, cfg.n_ctx)
+    params = {k: _to_float32("HookedTransformer", k, v) for k, v in state.items()}
+    try:
+        check_params(cfg, params)
+    except ValueError as exc:
+        raise ModelFileError(f"HookedTransformer: {exc}") from None
+    return cfg, params
+
+
+def load_model(path: str, config: str | dict | None = None
+               ) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str, str]]:
     """Load a model file: ours (config in metadata) or a plain TransformerLens state dict.
+
+    config: a TransformerLens config (a JSON file's path, or a dict / HookedTransformerConfig); by default
+    MODEL.cfg.json beside MODEL.safetensors when it exists. It is checked by check_transformer_lens_config
+    (e.g. use_attn_scale=False is refused, as the weights alone cannot show it).
 
     TransformerLens's attention buffers (IGNORE, mask) are dropped; float16, bfloat16 and float64 tensors
     are converted to float32 where that is exact (a ModelConversionWarning says so) and refused otherwise.
@@ -139,6 +240,12 @@ def load_model(path: str) -> tuple[ModelConfig, dict[str, np.ndarray], dict[str,
         check_params(cfg, params)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
+    if config is None and os.path.isfile(config_path_for(path)):
+        config = config_path_for(path)
+    if config is not None:
+        source = config if isinstance(config, str) else path
+        check_transformer_lens_config(read_transformer_lens_config(config) if isinstance(config, str) else config,
+                                      cfg, source)
     if converted:
         dtypes = ", ".join(sorted(set(converted.values())))
         warnings.warn(f"{path}: {len(converted)} tensors converted from {dtypes} to float32 (exact: every value "

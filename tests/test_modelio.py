@@ -162,3 +162,121 @@ def test_a_real_transformer_lens_state_dict_loads_and_evaluates_the_same(tmp_pat
                for k, v in state.items()}, str(half))
     with pytest.warns(ModelConversionWarning):
         assert load_model(str(half))[0] == cfg
+
+
+# --- file mode, and TransformerLens configs that change the model's meaning ---------------------------------
+
+def test_model_files_are_written_with_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    from generator.modelio import save_model
+
+    old = os.umask(0o022)
+    try:
+        save_model(str(tmp_path / "m.safetensors"), CFG, random_params(CFG, 0))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.safetensors").st_mode & 0o777 == 0o644
+    old = os.umask(0o027)
+    try:
+        save_model(str(tmp_path / "g.safetensors"), CFG, random_params(CFG, 0))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "g.safetensors").st_mode & 0o777 == 0o640
+    assert load_model(str(tmp_path / "m.safetensors"))[0] == CFG
+
+
+def _tl_config(**changes):
+    """The keys of HookedTransformerConfig.to_dict() that matter here, for CFG, with changes."""
+    d = {"n_layers": 1, "n_heads": 1, "d_model": CFG.d_model, "d_head": CFG.d_head, "d_vocab": CFG.d_vocab,
+         "n_ctx": CFG.n_ctx, "d_vocab_out": CFG.d_vocab, "attn_only": True, "normalization_type": None,
+         "act_fn": None, "use_attn_scale": True, "attn_scale": float(np.sqrt(CFG.d_head)),
+         "positional_embedding_type": "standard", "attn_scores_soft_cap": -1.0, "output_logits_soft_cap": -1.0,
+         "use_local_attn": False, "n_key_value_heads": None, "device": "cpu", "seed": 0}
+    d.update(changes)
+    return d
+
+
+def _tl_model_with_config(tmp_path, **changes):
+    import json
+
+    path = tmp_path / "tl.safetensors"
+    _save_plain(path, _with_buffers(random_params(CFG, 3), CFG.n_ctx))
+    (tmp_path / "tl.cfg.json").write_text(json.dumps(_tl_config(**changes)))
+    return path
+
+
+def test_a_transformer_lens_config_beside_the_model_is_read_and_a_default_one_accepted(tmp_path):
+    path = _tl_model_with_config(tmp_path)
+    assert load_model(str(path))[0] == CFG
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"use_attn_scale": False}, "use_attn_scale=False: its attention scores are not divided by sqrt(d_head)"),
+    ({"attn_scale": 1.0}, "attn_scale=1.0"),
+    ({"normalization_type": "LNPre"}, "normalization_type='LNPre'"),
+    ({"positional_embedding_type": "rotary"}, "positional_embedding_type='rotary'"),
+    ({"attn_scores_soft_cap": 50.0}, "attn_scores_soft_cap=50.0"),
+    ({"n_ctx": CFG.n_ctx + 1}, "n_ctx=4"),
+])
+def test_a_transformer_lens_config_with_another_meaning_is_refused(tmp_path, changes, words):
+    path = _tl_model_with_config(tmp_path, **changes)
+    with pytest.raises(ModelFileError, match="refused") as info:
+        load_model(str(path))
+    assert words in str(info.value) and "tl.cfg.json" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_an_explicit_config_overrides_the_file_beside_and_a_bad_one_is_named(tmp_path):
+    path = _tl_model_with_config(tmp_path)
+    with pytest.raises(ModelFileError, match="use_attn_scale=False"):
+        load_model(str(path), config=_tl_config(use_attn_scale=False))
+    (tmp_path / "tl.cfg.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not a readable TransformerLens config"):
+        load_model(str(path))
+
+
+def test_certify_refuses_an_unscaled_transformer_lens_model_exit_2(tmp_path):
+    path = _tl_model_with_config(tmp_path, use_attn_scale=False)
+    for cmd in (["eval", str(path), "-q"],
+                ["generate", str(path), "--strategy", "cubic", "-q", "-o", str(tmp_path / "c.cert")]):
+        p = subprocess.run([sys.executable, "-m", "generator", *cmd], capture_output=True, text=True, cwd=ROOT)
+        assert p.returncode == 2, (cmd, p.stdout, p.stderr)
+        assert "use_attn_scale=False" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert not (tmp_path / "c.cert").exists()
+
+
+class _FakeHooked:
+    """What from_hooked_transformer reads of a HookedTransformer: cfg (with to_dict) and state_dict()."""
+
+    def __init__(self, params, cfg_dict):
+        import torch
+
+        self._state = {k: torch.from_numpy(np.array(v)) for k, v in params.items()}
+        self.cfg = type("Cfg", (), {"to_dict": lambda _self: dict(cfg_dict)})()
+
+    def state_dict(self):
+        return self._state
+
+
+def test_from_hooked_transformer_checks_the_config():
+    pytest.importorskip("torch")
+    from generator.modelio import from_hooked_transformer
+
+    params = _with_buffers(random_params(CFG, 4), CFG.n_ctx)
+    cfg, loaded = from_hooked_transformer(_FakeHooked(params, _tl_config()))
+    assert cfg == CFG and weights_sha256(cfg, loaded) == weights_sha256(CFG, random_params(CFG, 4))
+    with pytest.raises(ModelFileError, match="HookedTransformer: TransformerLens config use_attn_scale=False"):
+        from_hooked_transformer(_FakeHooked(params, _tl_config(use_attn_scale=False)))
+
+
+def test_a_real_hooked_transformer_without_attention_scale_is_refused():
+    tl = _transformer_lens()
+    from generator.modelio import from_hooked_transformer
+
+    kwargs = dict(n_layers=1, n_heads=1, d_model=CFG.d_model, d_head=CFG.d_head, d_vocab=CFG.d_vocab,
+                  n_ctx=CFG.n_ctx, attn_only=True, normalization_type=None, act_fn=None, seed=0, device="cpu")
+    assert from_hooked_transformer(tl.HookedTransformer(tl.HookedTransformerConfig(**kwargs)))[0] == CFG
+    unscaled = tl.HookedTransformer(tl.HookedTransformerConfig(use_attn_scale=False, **kwargs))
+    with pytest.raises(ModelFileError, match="use_attn_scale=False"):
+        from_hooked_transformer(unscaled)
