@@ -9,6 +9,7 @@ flag that raises the limit.
 from __future__ import annotations
 
 import re
+from argparse import ArgumentTypeError
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ def format_size(n: int) -> str:
     return f"{n} B"
 
 
+class SizeError(ValueError, ArgumentTypeError):
+    """A bad size: a ValueError that argparse prints as it is (not as "invalid parse_size value")."""
+
+
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", re.I)
 
 
@@ -80,10 +85,11 @@ def parse_size(text: str) -> int:
     """'4G', '512MiB', '1.5 GB', '1000000' -> bytes (binary multiples); raises ValueError."""
     match = _SIZE.fullmatch(text)
     if not match:
-        raise ValueError(f"not a size: {text!r} (e.g. 4G, 512M, 1000000)")
+        raise SizeError(f"not a size: {text!r} (a byte count with an optional suffix K, M, G or T, binary "
+                        f"multiples, e.g. 4G, 512MiB, 1.5GB, 1000000)")
     value = float(match.group(1)) * (1 << (10 * " kmgt".index(match.group(2).lower() or " ")))
     if value == float("inf"):  # a decimal beyond the float range
-        raise ValueError(f"not a size: {text!r} (too large)")
+        raise SizeError(f"not a size: {text!r} (too large)")
     return int(value)
 
 
