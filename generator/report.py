@@ -45,10 +45,52 @@ def _float_accuracies(models_dir: str, wanted: set[str], cache_path: str, progre
             cache = json.load(f)
     except (OSError, ValueError):  # absent or unreadable: evaluate again
         cache = {}
-    for sha in sorted(wanted & files.keys() - cache.keys()):
+    stale = {sha for sha, entry in cache.items() if not isinstance(entry, dict) or entry.get("method") not in
+             ("exhaustive", "sampled") or (entry["method"] == "sampled" and "ci95" not in entry)}
+    for sha in sorted(wanted & files.keys() - (cache.keys() - stale)):  # how each was obtained must be known
         cfg, params, _ = load_model(os.path.join(models_dir, files[sha][0]))
-        cache[sha] = float_accuracy(cfg, params, progress=progress, samples=200_000)
+        cache[sha] = float_accuracy(cfg, params, progress=progress, samples=FLOAT_SAMPLES)
     return files, cache
+
+
+FLOAT_SAMPLES = 200_000  # uniform random inputs for a model with more inputs than float_accuracy enumerates
+
+
+def float_cell(entry: dict | None, bound: float | None = None) -> str:
+    """The `float acc.` cell: an exhaustive count as the accuracy and `(all N)`; a sampled estimate as `~p` with its
+    95% interval and sample size, so that it never reads as exact, and a note when it is below the proven bound."""
+    if not entry or entry.get("accuracy") is None:
+        return "—"
+    if entry.get("method") == "exhaustive":
+        return f"{entry['accuracy']:.6f} (all {entry['total']:,})"
+    if entry.get("method") == "sampled" and entry.get("ci95"):
+        lo, hi = entry["ci95"]
+        below = "; below the proven bound" if bound is not None and entry["accuracy"] < bound else ""
+        return f"~{entry['accuracy']:.4f} (95% CI {lo:.4f}–{hi:.4f}, {entry['samples']:,} sampled{below})"
+    return f"~{entry['accuracy']:.4f} (how it was obtained is not recorded)"
+
+
+def _float_sentence(rows: list[dict]) -> str:
+    """How each model's float accuracy was obtained, by configuration (from the evaluations themselves)."""
+    by_method: dict[str, set[tuple[int, int]]] = {}
+    for r in rows:
+        if r.get("float_method"):
+            by_method.setdefault(r["float_method"], set()).add((r["K"], r["d_vocab"]))
+
+    def configs(method: str) -> str:
+        return ", ".join(f"K={K}/d_vocab {V}" for K, V in sorted(by_method[method]))
+
+    parts = []
+    if "exhaustive" in by_method:
+        parts.append(f"counted over every input for {configs('exhaustive')}, written `accuracy (all N)`")
+    if "sampled" in by_method:
+        n = sorted({r["float_samples"] for r in rows if r.get("float_method") == "sampled"})
+        parts.append(f"estimated from {', '.join(f'{x:,}' for x in n)} uniformly sampled inputs for "
+                     f"{configs('sampled')}, written `~accuracy` with its 95% (Wilson) interval: an estimate, which "
+                     "can fall below a proven bound (the bound holds for certain, the estimate only probably)")
+    if not parts:
+        return "`float acc.` is a float64 evaluation of that model, not a proof."
+    return "`float acc.` is a float64 evaluation of that model, not a proof: " + "; ".join(parts) + "."
 
 
 def model_column(sha: str, files: dict[str, list[str]]) -> str:
@@ -85,6 +127,13 @@ def _check_all(paths: list[str], progress: bool) -> list[tuple[str, object, Verd
     return out
 
 
+def inputs_fraction(x: Fraction, total: int) -> str:
+    """A bound as (inputs) / (all inputs), e.g. 16772808/16777216 rather than the reduced 2096601/2097152, when
+    x * total is a whole number of inputs (every bound the checker proves is); else the reduced fraction."""
+    n = x * total
+    return f"{n.numerator}/{total}" if n.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
 def _fraction_text(x: Fraction | None) -> str | None:
     return None if x is None else f"{x.numerator}/{x.denominator}"
 
@@ -106,6 +155,10 @@ def _row(path: str, cert, v: Verdict, files: dict[str, list[str]], floats: dict[
         "variant": _variant_name(os.path.basename(path), cert.schema),
         "K": cert.config.n_ctx, "d_vocab": cert.config.d_vocab, "strategy": strategy,
         "float_accuracy": floats.get(cert.sha256, {}).get("accuracy"),
+        "float_method": floats.get(cert.sha256, {}).get("method"),
+        "float_ci95": floats.get(cert.sha256, {}).get("ci95"),
+        "float_samples": floats.get(cert.sha256, {}).get("samples"),
+        "float_cell": float_cell(floats.get(cert.sha256), float(v.bound) if v.bound is not None else None),
         "generation_s": float(cert.meta.get("generation_seconds", "nan")),
         "proof_length": r.proof_length if r else None,
         "complexity": f"{r.complexity_class}: {r.complexity}" if r else "",
@@ -128,8 +181,7 @@ def _markdown(rows: list[dict], certs_dir: str, has_grid: bool) -> str:
         f"{len(rows)} files, {counts['accepted']} accepted, {counts['rejected']} rejected, {counts['malformed']} "
         "malformed. `bound` is the accuracy lower bound **the checker proved** (exact arithmetic), `claim` the "
         "certificate's own claim; a certificate is accepted when bound >= claim. `model` is the model file whose "
-        "weight hash matches the certificate's. `float acc.` is a float64 evaluation of that model (exhaustive "
-        "for K=4, sampled otherwise), not a proof.\n",
+        "weight hash matches the certificate's. " + _float_sentence(table) + "\n",
         "| certificate | model | K | d_vocab | strategy | verdict | bound | claim | float acc. | gen. s | check s "
         "| proof length | complexity | unexplained dim. |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -139,7 +191,7 @@ def _markdown(rows: list[dict], certs_dir: str, has_grid: bool) -> str:
     for r in sorted(table, key=key):
         out.append(f"| {r['certificate']} | {r['model']} | {r['K']} | {r['d_vocab']} | {r['strategy']} "
                    f"| {r['verdict']} | {_num(r['bound'], '.6f')} | {_num(r['claim'], '.6f')} "
-                   f"| {_num(r['float_accuracy'], '.6f')} | {r['generation_s']:.2f} | {r['check_s']:.2f} "
+                   f"| {r['float_cell']} | {r['generation_s']:.2f} | {r['check_s']:.2f} "
                    f"| {_num(r['proof_length'], '.3g')} | {r['complexity'] or '—'} "
                    f"| {_num(r['unexplained_dimension'], '.3g')} |")
     if failures:
@@ -217,6 +269,33 @@ def _plot(rows: list[dict], path: str) -> None:
         plt.close(fig)
 
 
+LEGEND_FONT = 8  # points
+LEGEND_MARGIN = 0.4  # inches left free beside the legend
+
+
+def legend_layout(labels: list[str], width: float, max_cols: int) -> tuple[int, float]:
+    """(columns, inches needed) for a figure legend of these labels at LEGEND_FONT: the most columns, up to
+    max_cols, whose rows fit in `width` inches, measured from the rendered text (matplotlib fills columns first;
+    each entry is its marker, the text and the column spacing). With one column too wide, the width it needs."""
+    from matplotlib.textpath import TextPath
+
+    if not labels:
+        return 1, 0.0
+    em = LEGEND_FONT / 72  # inches
+    entry = [TextPath((0, 0), label, size=LEGEND_FONT).get_extents().width / 72 + (2.0 + 0.8) * em
+             for label in labels]
+
+    def needed(ncol: int) -> float:
+        per_col = -(-len(entry) // ncol)
+        columns = [max(entry[i:i + per_col]) for i in range(0, len(entry), per_col)]
+        return sum(columns) + 2.0 * em * (len(columns) - 1) + LEGEND_MARGIN
+
+    for ncol in range(min(max_cols, len(labels)), 0, -1):
+        if needed(ncol) <= width:
+            return ncol, needed(ncol)
+    return 1, needed(1)
+
+
 def plot_figure(rows: list[dict]):
     """One panel per (K, d_vocab): the checker's bound against proof length, one marker per certificate kind.
 
@@ -233,9 +312,10 @@ def plot_figure(rows: list[dict]):
     style = plot_styles(kinds)
     cols = min(3, max(1, len(configs)))
     nrows = max(1, (len(configs) + cols - 1) // cols)
-    legend_rows = max(1, -(-len(kinds) // (2 * cols)))  # at most two entries per panel column in a row
-    legend_cols = max(1, -(-len(kinds) // legend_rows))  # balanced rows
     width = max(5.5, 4.2 * cols)
+    legend_cols, legend_width = legend_layout(kinds, width, max_cols=2 * cols)
+    width = max(width, legend_width)  # a label wider than the panels widens the figure rather than being cut
+    legend_rows = max(1, -(-len(kinds) // legend_cols))
     fig = plt.figure(figsize=(width, 3.4 * nrows + 0.8 + 0.25 * legend_rows), layout="constrained")
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, (K, V) in zip(axes.flat, configs):

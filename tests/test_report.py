@@ -107,6 +107,51 @@ def test_model_column_names_the_matching_file_or_says_none_or_several(folders):
     assert rows["orphan.cubic.cert"]["float_accuracy"] is None
 
 
+def test_float_accuracy_says_how_it_was_obtained(folders):
+    """A model with d_vocab^K inputs few enough is counted exhaustively (K=3 here, not only K=4), and the table
+    says so per model; the text never says "exhaustive for K=4, sampled otherwise"."""
+    row = folders["rows"]["m.brute-force.cert"]
+    assert row["float_method"] == "exhaustive" and row["float_ci95"] is None
+    assert row["float_cell"] == f"{row['float_accuracy']:.6f} (all {CFG.d_vocab ** CFG.n_ctx:,})"
+    md = (folders["out"] / "report.md").read_text()
+    assert "exhaustive for K=4" not in md
+    assert "counted over every input for K=3/d_vocab 6" in md and "sampled" not in md.split("| certificate")[0]
+    line = next(line for line in md.splitlines() if line.startswith("| m.brute-force.cert |"))
+    assert f"| {row['float_cell']} |" in line
+
+
+def test_a_sampled_float_accuracy_shows_its_interval_and_never_reads_as_exact():
+    from generator.report import _float_sentence, float_cell
+
+    entry = {"method": "sampled", "accuracy": 0.99838, "ci95": [0.998194, 0.998547], "samples": 200_000,
+             "correct": 199676, "total": 64 ** 10}
+    assert float_cell(entry) == "~0.9984 (95% CI 0.9982–0.9985, 200,000 sampled)"
+    assert float_cell(entry, bound=0.9990).endswith("200,000 sampled; below the proven bound)")
+    assert float_cell(entry, bound=0.9).endswith("200,000 sampled)")
+    exact = {"method": "exhaustive", "accuracy": 0.9997, "correct": 16772808, "total": 64 ** 4}
+    assert float_cell(exact) == "0.999700 (all 16,777,216)"
+    assert float_cell({"accuracy": 0.5}).startswith("~0.5000 (how it was obtained is not recorded")
+    assert float_cell(None) == "—"
+    rows = [{"K": 10, "d_vocab": 64, "float_method": "sampled", "float_samples": 200_000},
+            {"K": 3, "d_vocab": 16, "float_method": "exhaustive", "float_samples": None}]
+    text = _float_sentence(rows)
+    assert "counted over every input for K=3/d_vocab 16" in text
+    assert "estimated from 200,000 uniformly sampled inputs for K=10/d_vocab 64" in text and "95%" in text
+
+
+def test_a_cached_float_accuracy_without_its_method_is_evaluated_again(tmp_path):
+    from checker.model import weights_sha256
+    from generator.report import _float_accuracies
+
+    params = random_params(CFG, 31)
+    save_model(str(tmp_path / "m.safetensors"), CFG, params)
+    sha = weights_sha256(CFG, params)
+    cache = tmp_path / "float_accuracy.json"
+    cache.write_text(json.dumps({sha: {"accuracy": 0.25}}))
+    _, floats = _float_accuracies(str(tmp_path), {sha}, str(cache), progress=False)
+    assert floats[sha]["method"] == "exhaustive" and floats[sha]["total"] == CFG.d_vocab ** CFG.n_ctx
+
+
 def test_default_output_is_ignored_by_git():
     from generator.cli import build_parser
 
@@ -122,14 +167,22 @@ def _row(K, V, kind, length, bound):
     return {"K": K, "d_vocab": V, "variant": kind, "proof_length": length, "bound": bound}
 
 
-@pytest.mark.parametrize("configs", [[(4, 64)], [(4, 64), (5, 64)], [(4, 64), (5, 64), (10, 64), (20, 64)]])
-def test_plot_title_legend_and_labels_do_not_overlap(configs):
+LONG_KINDS = ["subcubic-direct_path=mean-residual-attention=low-rank-rank=2-near_max=refine-top_outputs=3",
+              "branch-and-bound-budget=1e8-by-rate", "cubic-top-outputs", "brute-force"]
+
+
+@pytest.mark.parametrize("configs, long", [([(4, 64)], False), ([(4, 64), (5, 64)], False),
+                                           ([(4, 64), (5, 64), (10, 64), (20, 64)], False),
+                                           ([(4, 64)], True), ([(3, 16), (4, 64)], True)])
+def test_plot_title_legend_and_labels_do_not_overlap(configs, long):
     import matplotlib.pyplot as plt
 
     from generator.report import plot_figure
 
     kinds = ["brute-force", "cubic", "cubic-per-output", "cubic-separate", "subcubic", "subcubic-drop",
              "subcubic-lowrank"]
+    if long:  # names as long as the sweep's and the grid's: the legend must still lie inside the figure
+        kinds = LONG_KINDS + kinds[1:]
     rows = [_row(K, V, kind, 10.0 ** (3 + n), 0.5 + 0.05 * n) for K, V in configs for n, kind in enumerate(kinds)]
     fig = plot_figure(rows)
     try:
@@ -141,6 +194,9 @@ def test_plot_title_legend_and_labels_do_not_overlap(configs):
         (legend,) = fig.legends
         box = legend.get_window_extent(renderer)
         assert page.y0 <= box.y0 and box.x0 >= page.x0 and box.x1 <= page.x1
+        for text in legend.get_texts():  # every label whole inside the figure
+            extent = text.get_window_extent(renderer)
+            assert page.x0 <= extent.x0 and extent.x1 <= page.x1, text.get_text()
         for ax in fig.axes:
             if not ax.axison:
                 continue
