@@ -340,3 +340,62 @@ def plot_figure(rows: list[dict]):
     fig.suptitle("Proven bound against proof length\n(accepted certificates, one point per model and kind)",
                  fontsize=11)
     return fig
+
+
+# --- `make demo`'s last words: what was proved, in a sentence -------------------------------------------------
+
+def proved_summary(model_path: str, cert_paths: list[str]) -> list[str]:
+    """Lines saying what certificates that certcheck has just accepted prove about a model file: each one's
+    claim as correct inputs / all inputs, then one plain sentence with the tightest. Reads the certificates'
+    claims only (certcheck's acceptance, bound >= claim, is what makes them proved); raises ValueError if a
+    certificate speaks about other weights than the model file's."""
+    from checker.model import read_model_sha256
+
+    sha = read_model_sha256(model_path)
+    certs = [(path, read_certificate(path)) for path in cert_paths]
+    for path, cert in certs:
+        if cert.sha256 != sha:
+            raise ValueError(f"{path} is about weights with sha256 {cert.sha256[:12]}…, not those of {model_path} "
+                             f"({sha[:12]}…)")
+    if not certs:
+        raise ValueError("no certificates")
+    cfg = certs[0][1].config
+    V, K, total = cfg.d_vocab, cfg.n_ctx, cfg.d_vocab ** cfg.n_ctx
+    width = max(len(path) for path, _ in certs)
+    lines = ["What was proved (certcheck accepted every certificate, so each claim below holds):"]
+    for path, cert in sorted(certs, key=lambda pc: pc[1].claim):
+        lines.append(f"  {path:<{width}}  accuracy >= {inputs_fraction(cert.claim, total)} "
+                     f"({float(cert.claim):.6f})  {cert.schema}")
+    path, best = max(certs, key=lambda pc: pc[1].claim)
+    correct = best.claim * total
+    at_least = (f"at least {correct.numerator} of them" if correct.denominator == 1
+                else f"at least a fraction {best.claim} of them")
+    lines.append(f"In words: on every one of the {V}^{K} = {total} possible inputs ({K} tokens from 0..{V - 1}), the "
+                 f"model in {model_path} (weights sha256 {sha[:12]}…) outputs the largest token for {at_least} "
+                 f"(accuracy >= {float(best.claim):.6f}), proved by the {best.schema} certificate {path} and "
+                 f"checked by certcheck with exact arithmetic.")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m generator.report --proved MODEL CERT...`: print proved_summary (make demo's last step, run
+    after certcheck has accepted the certificates)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m generator.report",
+                                     description="Say in a sentence what certificates accepted by certcheck prove.")
+    parser.add_argument("--proved", metavar="MODEL", required=True, help="the model file the certificates are about")
+    parser.add_argument("certificates", nargs="+", metavar="CERT")
+    args = parser.parse_args(argv)
+    try:
+        lines = proved_summary(args.proved, args.certificates)
+    except (ValueError, OSError, MalformedCertificate) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
