@@ -47,9 +47,14 @@ def uses_tables(cfg: ModelConfig, inputs: int) -> bool:
     return cfg.n_ctx * cfg.d_vocab ** 2 <= inputs
 
 
-def table_bytes(cfg: ModelConfig) -> int:
-    """Peak memory of the tables and one block of the exhaustive mode (float64)."""
-    return 8 * (3 * cfg.n_ctx * cfg.d_vocab ** 2 + cfg.d_vocab ** max(cfg.n_ctx - 1, 1) + 2 * _BLOCK)
+def table_bytes(cfg: ModelConfig, exhaustive: bool) -> int:
+    """Peak memory of the tables (float64) and of what is built from them at once: in the exhaustive mode the
+    prefix sums over all but the last two positions (d_vocab^(K-1) entries) and one block; when sampling, one chunk
+    of gathered value rows with its copy."""
+    tables = 3 * cfg.n_ctx * cfg.d_vocab ** 2
+    if exhaustive:
+        return 8 * (tables + cfg.d_vocab ** max(cfg.n_ctx - 1, 1) + 2 * _BLOCK)
+    return 8 * tables + 2 * _SAMPLED_CHUNK_BYTES
 
 
 def model_tables(cfg: ModelConfig, params: dict[str, np.ndarray], dev: torch.device

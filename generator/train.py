@@ -3,11 +3,22 @@
 Several seeds of one configuration train at once, as one stack of models (`train_many`): on the 2-core CPU a
 stack of 16 costs about a quarter of the time per model of training models one by one, because each step of
 these tiny models is mostly fixed overhead. A model's weights do not depend on what else is in its stack:
-`certify train` is a stack of one, and `certify sweep` stacks seeds (tests/test_train.py checks the bits)."""
+`certify train` is a stack of one, and `certify sweep` stacks seeds (tests/test_train.py checks the bits).
+
+On the CPU, training runs in the *portable arithmetic* (`PORTABLE_ENV`), so that the weights are the same bits on
+every x86-64 CPU (SSE4, AVX2, AVX-512, AMX), whatever the user's thread settings: torch picks its kernels by the
+instruction set (`ATEN_CPU_CAPABILITY`), MKL its code path (`MKL_CBWR`), and both split sums by thread. Each is
+fixed before torch starts, in a child process with that environment (`_train_in_portable_process`). On CUDA (or
+MPS) the bits are those of the device type, as before."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -29,37 +40,85 @@ class TrainConfig:
     weight_decay: float = 0.01
 
 
-DEFAULT_THREADS = 1  # measured fastest on a loaded 2-core machine (benchmarks/bench_train_eval.py)
+# The CPU arithmetic that training uses, set in the environment of a child process before torch loads. Each line
+# removes one way the same program computes different bits on different machines:
+PORTABLE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",  # ATen's baseline (SSE2) kernels, not AVX2 / AVX-512 ones chosen by CPUID
+    "MKL_CBWR": "COMPATIBLE",          # MKL's conditional numerical reproducibility: one code path on every CPU
+    "MKL_DYNAMIC": "FALSE",
+    "MKL_NUM_THREADS": "1",            # one thread: no sum is split by the machine's core count
+    "OMP_NUM_THREADS": "1",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",     # oneDNN (not used by these operations today) held to one code path too
+    # glibc's expf/logf (softmax, cross-entropy) have FMA variants chosen by CPUID: use the baseline ones.
+    "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX512F",
+}
+PORTABLE = "portable-cpu"  # the model metadata's train_arithmetic on the CPU; on CUDA or MPS, the device type
+_CHILD_MARK = "COMPACT_PROOFS_PORTABLE_TRAINING"  # set in the child: it trains in-process
 
 
-def train(cfg: ModelConfig, tcfg: TrainConfig, device: str | None = None, progress: bool = True,
-          threads: int = DEFAULT_THREADS) -> tuple[dict[str, np.ndarray], dict]:
+def train(cfg: ModelConfig, tcfg: TrainConfig, device: str | None = None, progress: bool = True
+          ) -> tuple[dict[str, np.ndarray], dict]:
     """Train one model (a stack of one); returns float32 numpy params and a metadata dict."""
-    return train_many(cfg, [tcfg], device, progress, threads)[0]
+    return train_many(cfg, [tcfg], device, progress)[0]
 
 
-def train_many(cfg: ModelConfig, tcfgs: Sequence[TrainConfig], device: str | None = None, progress: bool = True,
-               threads: int = DEFAULT_THREADS) -> list[tuple[dict[str, np.ndarray], dict]]:
+def train_many(cfg: ModelConfig, tcfgs: Sequence[TrainConfig], device: str | None = None, progress: bool = True
+               ) -> list[tuple[dict[str, np.ndarray], dict]]:
     """Train one model per TrainConfig (they may differ only in seed), stacked; (params, meta) for each, in order.
 
-    Bit-reproducible for a given (config, seed, torch version, device type, thread count), whatever the stack:
-    torch runs deterministic algorithms, and on the CPU each operation of the stack computes every model's slice
-    with the kernel a lone model would use (a bmm slice is that model's mm, a row-wise op is row-wise). The thread
-    count matters for larger models (20x512 trained with 2 threads differs from 1), so it is in the metadata."""
+    Bit-reproducible for a given (config, seed, torch version, device type), whatever the stack: torch runs
+    deterministic algorithms, and each operation of the stack computes every model's slice with the kernel a lone
+    model would use (a bmm slice is that model's mm, a row-wise op is row-wise). On the CPU also whatever the
+    machine and its thread settings: training runs in the portable arithmetic (module docstring)."""
     if not tcfgs:
         return []
     first = tcfgs[0]
     if any(replace(t, seed=first.seed) != first for t in tcfgs):
         raise ValueError("train_many: the stacked models may differ only in seed")
     dev = pick_device(device)
+    if dev.type == "cpu" and os.environ.get(_CHILD_MARK) != "1":
+        return _train_in_portable_process(cfg, list(tcfgs), progress)
+    if dev.type == "cpu" and torch.backends.cpu.get_cpu_capability() != "DEFAULT":
+        raise RuntimeError("portable training: torch did not start with ATEN_CPU_CAPABILITY=default")
     old_threads, old_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train_stack(cfg, list(tcfgs), dev, progress, threads)
+        return _train_stack(cfg, list(tcfgs), dev, progress)
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_deterministic)
+
+
+def _train_in_portable_process(cfg: ModelConfig, tcfgs: list[TrainConfig], progress: bool
+                               ) -> list[tuple[dict[str, np.ndarray], dict]]:
+    """train_many on the CPU, run by a child Python whose environment is PORTABLE_ENV (its progress bar on our
+    stderr); the weights come back through a temporary .npz file."""
+    env = {**os.environ, **PORTABLE_ENV, _CHILD_MARK: "1"}
+    if os.environ.get("GLIBC_TUNABLES"):  # keep the user's other tunables
+        env["GLIBC_TUNABLES"] = os.environ["GLIBC_TUNABLES"] + ":" + PORTABLE_ENV["GLIBC_TUNABLES"]
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="certify-train-") as tmp:
+        out = os.path.join(tmp, "trained.npz")
+        spec = {"config": asdict(cfg), "trainings": [asdict(t) for t in tcfgs], "progress": progress, "out": out}
+        child = subprocess.run([sys.executable, "-c", "from generator.train import _portable_child; _portable_child()"],
+                               input=json.dumps(spec), text=True, env=env, stdout=subprocess.PIPE)
+        if child.returncode != 0:
+            raise RuntimeError(f"training in the portable arithmetic failed (child exit {child.returncode})")
+        metas = json.loads(child.stdout.strip().splitlines()[-1])
+        with np.load(out) as arrays:
+            return [({n: arrays[f"{i}/{n}"] for n in PARAM_NAMES}, meta) for i, meta in enumerate(metas)]
+
+
+def _portable_child() -> None:
+    """The child of _train_in_portable_process: a spec as JSON on stdin; writes the weights to spec["out"] and
+    prints the metadata list as one JSON line."""
+    spec = json.loads(sys.stdin.read())
+    cfg = ModelConfig(**spec["config"])
+    trained = train_many(cfg, [TrainConfig(**t) for t in spec["trainings"]], "cpu", spec["progress"])
+    np.savez(spec["out"], **{f"{i}/{n}": params[n] for i, (params, _) in enumerate(trained) for n in PARAM_NAMES})
+    print(json.dumps([meta for _, meta in trained]))
 
 
 def _stacked_logits(cfg: ModelConfig, stack: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
@@ -84,7 +143,7 @@ def _stacked_logits(cfg: ModelConfig, stack: dict[str, torch.Tensor], tokens: to
     return torch.bmm(resid, stack["unembed.W_U"]) + stack["unembed.b_U"][:, None]
 
 
-def _train_stack(cfg: ModelConfig, tcfgs: list[TrainConfig], dev: torch.device, progress: bool, threads: int
+def _train_stack(cfg: ModelConfig, tcfgs: list[TrainConfig], dev: torch.device, progress: bool
                  ) -> list[tuple[dict[str, np.ndarray], dict]]:
     from tqdm import tqdm
 
@@ -123,6 +182,6 @@ def _train_stack(cfg: ModelConfig, tcfgs: list[TrainConfig], dev: torch.device, 
         params = {n: stack[n][i].detach().cpu().numpy().astype(np.float32) for n in PARAM_NAMES}
         meta = {"seed": str(tcfg.seed), "training": asdict(tcfg), "train_seconds": f"{seconds:.2f}",
                 "final_loss": f"{losses[i]:.6f}", "train_device": dev.type, "torch_version": torch.__version__,
-                "train_threads": str(threads), "train_stack": str(len(tcfgs))}
+                "train_arithmetic": PORTABLE if dev.type == "cpu" else dev.type, "train_stack": str(len(tcfgs))}
         out.append((params, meta))
     return out

@@ -58,3 +58,32 @@ def test_sampled_count_equals_the_forward_pass_on_the_same_samples(monkeypatch, 
     assert result["correct"] == _forward_correct(params, tokens)
     low, high = result["ci95"]
     assert low <= result["accuracy"] <= high
+
+
+def _shipped_models():
+    import glob
+    import os
+
+    from conftest import ROOT
+    return sorted(glob.glob(os.path.join(ROOT, "models", "*.safetensors")))
+
+
+@pytest.mark.parametrize("path", _shipped_models(), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_certify_eval_runs_on_every_shipped_model(path, capsys):
+    """`certify eval` within the default budget on each shipped model: sampled ones (K >= 5) are not charged for
+    the exhaustive mode's d_vocab^(K-1) block (they were refused at 6.7e7 TiB); exhaustive ones keep their charge."""
+    import json
+
+    from checker.budget import Budget
+    from generator.cli import _eval_batch, main
+    from generator.modelio import load_model
+
+    cfg, _, _ = load_model(path)
+    exhaustive = cfg.d_vocab ** cfg.n_ctx <= evaluate.EXHAUSTIVE_LIMIT
+    assert _eval_batch(cfg, evaluate.DEFAULT_SAMPLES, Budget()) >= 1  # the default run fits the default budget
+    if exhaustive:  # the charge covers the prefix block that the exhaustive count builds
+        assert evaluate.table_bytes(cfg, True) >= 8 * cfg.d_vocab ** (cfg.n_ctx - 1)
+        return  # counted exhaustively by test_exhaustive_count_equals_the_forward_pass and the demo
+    assert main(["eval", path, "--samples", "3000", "--json", "-q"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["method"] == "sampled" and result["samples"] == 3000 and 0 <= result["accuracy"] <= 1

@@ -1,6 +1,7 @@
 """Training is bit-reproducible: run again, inside a stack of seeds, and for the shipped models from a fresh
 clone."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,19 +14,63 @@ from checker.model import ModelConfig, weights_sha256
 pytest.importorskip("torch")
 
 
-def test_training_is_reproducible_and_records_its_threads():
-    from generator.train import TrainConfig, train
+def test_training_is_reproducible_and_records_its_arithmetic():
+    from generator.train import PORTABLE, TrainConfig, train
 
     cfg = ModelConfig(d_vocab=8, d_model=16, d_head=8, n_ctx=3)
-    one, meta = train(cfg, TrainConfig(seed=7, steps=60), progress=False, threads=1)
-    again, _ = train(cfg, TrainConfig(seed=7, steps=60), progress=False, threads=1)
-    _, meta2 = train(cfg, TrainConfig(seed=7, steps=60), progress=False, threads=2)
+    one, meta = train(cfg, TrainConfig(seed=7, steps=60), progress=False)
+    again, _ = train(cfg, TrainConfig(seed=7, steps=60), progress=False)
     assert all(np.array_equal(one[n], again[n]) for n in one)
-    other, _ = train(cfg, TrainConfig(seed=8, steps=60), progress=False, threads=1)
+    other, _ = train(cfg, TrainConfig(seed=8, steps=60), progress=False)
     assert not np.array_equal(one["embed.W_E"], other["embed.W_E"])  # the seed matters
     import torch
     assert meta["torch_version"] == torch.__version__ and meta["train_device"] == "cpu"
-    assert (meta["train_threads"], meta2["train_threads"]) == ("1", "2")  # it can matter: it is recorded
+    assert meta["train_arithmetic"] == PORTABLE
+
+
+def _offered_capabilities() -> list[str]:
+    """The ATEN_CPU_CAPABILITY values this machine can run: the baseline and each level up to its best."""
+    best = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+                          check=True, capture_output=True, text=True, env={**os.environ, "ATEN_CPU_CAPABILITY": ""}
+                          ).stdout.strip().upper()
+    levels = ["default", "avx2", "avx512"]
+    top = {"AVX2": 1, "AVX512": 2}.get(best, 0)
+    return levels[:top + 1]
+
+
+def test_certify_train_gives_one_hash_under_every_cpu_capability_and_thread_setting(root, tmp_path):
+    """The user's ATEN_CPU_CAPABILITY, MKL_CBWR and thread settings do not reach training's arithmetic: every
+    capability this machine offers, with MKL's own dispatch and two threads, gives the same weights. (Without the
+    portable arithmetic this small model's weights differ between `default` and `avx2`, and with MKL_CBWR.)"""
+    from generator.modelio import load_model
+
+    settings = [{"ATEN_CPU_CAPABILITY": cap} for cap in _offered_capabilities()]
+    settings += [{"MKL_CBWR": "AUTO", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
+                 {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "GLIBC_TUNABLES": "glibc.malloc.check=0"}]
+    hashes = {}
+    for i, setting in enumerate(settings):
+        out = str(tmp_path / f"m{i}.safetensors")
+        subprocess.run([sys.executable, "-m", "generator.cli", "train", "--k", "3", "--d-vocab", "8", "--d-model",
+                        "16", "--d-head", "16", "--steps", "100", "--seed", "7", "--quiet", "-o", out],
+                       check=True, cwd=root, capture_output=True, env={**os.environ, **setting})
+        cfg, params, meta = load_model(out)
+        assert meta["train_arithmetic"] == "portable-cpu"
+        hashes[json.dumps(setting)] = weights_sha256(cfg, params)
+    assert len(set(hashes.values())) == 1, hashes
+
+
+def test_portable_training_refuses_a_process_that_started_with_other_kernels(monkeypatch):
+    """In the child (marked), training checks that torch really runs its baseline kernels, rather than train with
+    whatever the process has."""
+    import torch
+
+    from generator import train as train_module
+
+    monkeypatch.setenv(train_module._CHILD_MARK, "1")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    with pytest.raises(RuntimeError, match="ATEN_CPU_CAPABILITY=default"):
+        train_module.train(ModelConfig(d_vocab=4, d_model=4, d_head=4, n_ctx=2), train_module.TrainConfig(steps=1),
+                           device="cpu", progress=False)
 
 
 def test_a_model_trained_in_a_stack_has_the_bits_of_one_trained_alone():
@@ -50,7 +95,7 @@ def test_certify_train_reproduces_the_shipped_model(root, tmp_path):
 
     out = str(tmp_path / "m.safetensors")
     subprocess.run([sys.executable, "-m", "generator.cli", "train", "--k", "4", "--d-vocab", "64", "--seed", "123",
-                    "--quiet", "--threads", "2", "-o", out], check=True, cwd=root, capture_output=True)
+                    "--quiet", "-o", out], check=True, cwd=root, capture_output=True)
     shipped_cfg, shipped, _ = load_model(os.path.join(root, "models", "max4-v64-s123.safetensors"))
     cfg, params, meta = load_model(out)
     assert cfg == shipped_cfg
