@@ -174,7 +174,7 @@ def train_task(spec: dict) -> dict:
     try:
         start, cpu = time.perf_counter(), time.process_time()
         trained = train_many(cfg, [TrainConfig(**t) for t in spec["trainings"]], device=spec["device"],
-                             progress=False, threads=spec["threads"])
+                             progress=False)
         train_s = (time.perf_counter() - start) / len(trained)
         train_cpu_s = (time.process_time() - cpu) / len(trained)
         torch.set_num_threads(spec["threads"])
@@ -238,14 +238,16 @@ def prove_task(spec: dict, params: dict[str, np.ndarray]) -> dict:
 # Executors: submit(fn, *args) -> handle, wait(handles) -> finished handles, result(handle), close().
 
 class LocalExecutor:
-    """A pool of local worker processes (spawned, so that no torch state is shared)."""
+    """A pool of local worker processes (spawned, so that no torch state is shared). The workers ignore SIGINT:
+    Ctrl-C reaches the parent alone, which stops the pool (close(interrupted=True)) and reports it in one line."""
 
     def __init__(self, workers: int):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_ignore_sigint)
 
     def submit(self, fn, *args, gpu: bool = False):
         return self.pool.submit(fn, *args)
@@ -258,28 +260,167 @@ class LocalExecutor:
     def result(self, handle):
         return handle.result()
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Wait for the workers to exit; interrupted: end them now (their items in flight are not recorded, and a
+        rerun does them)."""
+        if interrupted:
+            processes = list((getattr(self.pool, "_processes", None) or {}).values())
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(10)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C in a terminal signals the whole foreground process group; only the parent acts.
+    tqdm's lock is a thread lock here: its default, a multiprocessing lock, would be reported as a leaked semaphore
+    by the resource tracker when the parent ends an interrupted worker."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    tqdm.set_lock(threading.RLock())
+
+
+RAY_CONNECT_TIMEOUT_S = 10  # for the head node to accept a TCP connection at --ray-address HOST:PORT
+RAY_JOIN_LIMIT_S = 55  # for ray.init to join; its one attempt at an address that does not answer takes about 45 s
+
+
+class RayAddressError(ValueError):
+    """--ray-address names no Ray cluster that this driver can join: one line, exit 2."""
+
+
+def _split_address(address: str) -> tuple[str, int] | None:
+    """(host, port) of a HOST:PORT address, None for Ray's other forms (auto, ray://...); ValueError if neither."""
+    if address == "auto" or "://" in address:
+        return None
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayAddressError(f"--ray-address {address}: expected HOST:PORT (the head node's, e.g. HEAD:6379), "
+                              f"auto, or ray://HOST:PORT")
+    return host, int(port)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one line (Ray's carry tracebacks and log excerpts)."""
+    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _is_auth_error(exc: BaseException | None) -> bool:
+    """Whether Ray refused the driver's authentication (anywhere in the exception's chain)."""
+    while exc is not None:
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _QuietStderr:
+    """Redirect file descriptor 2 (Ray's C++ logs write there directly) to a temporary file for a block."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self.file = tempfile.TemporaryFile()
+        os.dup2(self.file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.file.close()
 
 
 class RayExecutor:
     """Ray tasks: on an existing cluster (address) or a local instance of `workers` CPUs. A task asks for one
-    CPU, and for a share of a GPU when the work runs on CUDA."""
+    CPU, and for a share of a GPU when the work runs on CUDA.
 
-    def __init__(self, workers: int | None, address: str | None, gpus_per_task: float):
+    Joining a cluster fails within about a minute, with one line that names the address: a HOST:PORT that accepts
+    no TCP connection within RAY_CONNECT_TIMEOUT_S is refused before Ray is asked, and Ray gets one attempt at its
+    GCS (its default, 20 attempts of about 36 s each, is a 13-minute wait), within RAY_JOIN_LIMIT_S.
+
+    Authentication is Ray's (2.60): a head node started where a token exists (RAY_AUTH_MODE=token, or just
+    ~/.ray/auth_token, which a local `ray.init()` writes) refuses every node and driver without that token, and
+    Ray enables it for a driver only with RAY_AUTH_MODE=token or --ray-address auto; the README's recipe sets it
+    everywhere."""
+
+    def __init__(self, workers: int | None, address: str | None, gpus_per_task: float, quiet: bool = False):
         try:
             import ray
         except ImportError:
             raise ValueError("--executor ray needs Ray: pip install '.[ray]'") from None
         self.ray = ray
         if address:
-            ray.init(address=address, log_to_driver=False)
+            self._join(address)
         else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            import logging
+
+            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING if quiet else logging.INFO)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         self.gpus_per_task = gpus_per_task
         self.remote = {fn: ray.remote(fn) for fn in (train_task, prove_task)}
+
+    def _join(self, address: str) -> None:
+        import socket
+
+        hostport = _split_address(address)
+        if hostport is not None:
+            try:
+                socket.create_connection(hostport, timeout=RAY_CONNECT_TIMEOUT_S).close()
+            except OSError as exc:
+                why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+                raise RayAddressError(f"--ray-address {address}: no Ray head node answers there ({why}); start one "
+                                      f"with `ray start --head` and give its HOST:PORT (default port 6379)") from None
+        import threading
+
+        def give_up() -> None:  # a last resort: ray.init cannot be interrupted from Python
+            os.write(self._stderr, f"certify: error: --ray-address {address}: no Ray cluster answered there within "
+                                   f"{RAY_JOIN_LIMIT_S} s\n".encode())
+            os._exit(2)
+
+        saved = os.environ.get("RAY_gcs_server_port_wait_time_s")
+        os.environ["RAY_gcs_server_port_wait_time_s"] = saved or "1"  # one attempt at the GCS, not twenty
+        watchdog = threading.Timer(RAY_JOIN_LIMIT_S, give_up)
+        watchdog.daemon = True
+        try:
+            with _QuietStderr() as quiet:
+                self._stderr = quiet.saved
+                watchdog.start()
+                try:
+                    self.ray.init(address=address, log_to_driver=False)
+                finally:
+                    watchdog.cancel()
+        except Exception as exc:
+            try:
+                self.ray.shutdown()
+            except Exception:
+                pass
+            if _is_auth_error(exc):
+                raise RayAddressError(
+                    f"--ray-address {address}: the Ray cluster there wants its authentication token: set "
+                    f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (the token its head node uses) here, as on its nodes "
+                    f"(README, On a Ray cluster)") from None
+            raise RayAddressError(f"--ray-address {address}: cannot join a Ray cluster there: "
+                                  f"{_first_line(exc)}") from None
+        finally:
+            if saved is None:
+                os.environ.pop("RAY_gcs_server_port_wait_time_s", None)
+            else:
+                os.environ["RAY_gcs_server_port_wait_time_s"] = saved
 
     def submit(self, fn, *args, gpu: bool = False):
         return self.remote[fn].options(num_cpus=1, num_gpus=self.gpus_per_task if gpu else 0).remote(*args)
@@ -291,7 +432,8 @@ class RayExecutor:
     def result(self, handle):
         return self.ray.get(handle)
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Disconnect: a local instance stops; on a cluster, the tasks this driver owns end with it."""
         self.ray.shutdown()
 
 
@@ -307,7 +449,7 @@ RUN_COLUMNS = (
     "complexity_class TEXT", "unexplained_dimension INTEGER", "train_s REAL", "eval_s REAL", "generate_s REAL",
     "check_s REAL", "train_cpu_s REAL", "eval_cpu_s REAL", "prove_cpu_s REAL", "cert_path TEXT", "cert_sha256 TEXT",
     "package_version TEXT", "checker_version TEXT", "torch_version TEXT", "error TEXT", "finished_at TEXT",
-    "train_stack INTEGER")
+    "train_stack INTEGER", "train_arithmetic TEXT")
 MODEL_COLUMNS = (
     "train_key TEXT PRIMARY KEY", "model_sha256 TEXT", "model_path TEXT", "train_s REAL", "eval_s REAL",
     "float_json TEXT", "finished_at TEXT", "train_cpu_s REAL", "eval_cpu_s REAL", "train_stack INTEGER")
@@ -380,12 +522,20 @@ class ModelSpec:
         return f"max{self.k}-v{self.d_vocab}-s{self.seed}"
 
     @property
+    def arithmetic(self) -> str:
+        """The training arithmetic (model metadata's train_arithmetic): portable on the CPU, else the device type."""
+        from generator.train import PORTABLE
+
+        return PORTABLE if self.device_type == "cpu" else self.device_type
+
+    @property
     def train_key(self) -> str:
         from generator.train import TrainConfig
 
         training = asdict(TrainConfig(seed=self.seed, steps=self.steps))
         return json.dumps({"config": asdict(self.config), "training": training, "device_type": self.device_type,
-                           "torch_version": self.torch_version}, sort_keys=True)
+                           "torch_version": self.torch_version, "train_arithmetic": self.arithmetic},
+                          sort_keys=True)
 
     def train_command(self, path: str) -> str:
         steps = f" --steps {self.steps}" if self.steps != 3000 else ""
@@ -405,6 +555,12 @@ class Summary:
     failed: int = 0
     refused: int = 0
     wall_s: float = 0.0
+    skipped_failed: int = 0  # failed rows kept from an earlier run (without --retry-failed)
+
+    @property
+    def failed_rows(self) -> int:
+        """Rows of this sweep that are failed now: it exits non-zero while any is."""
+        return self.failed + self.skipped_failed
 
 
 def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], strategies: list[Strategy] | None,
@@ -435,8 +591,8 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
     def done(key: str) -> bool:
         return key in finished and finished[key] != "refused" and (finished[key] != "failed" or not retry_failed)
 
-    # torch threads per task: more only add spinning on these small tensors (measured 6x the CPU time); and 1 is
-    # `certify train`'s default, which the weights of larger models depend on (reproduce_command relies on it)
+    # torch threads per evaluation and proof task: more only add spinning on these small tensors (measured 6x the
+    # CPU time). Training always runs on one thread, in the portable arithmetic (generator/train.py).
     threads = 1
     specs = [ModelSpec(k, v, seed, steps, device_type, torch.__version__) for k, v in configs for seed in seeds]
     to_train, to_prove = deque(), deque()
@@ -445,11 +601,14 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
         wanted = default_strategies(spec.k, spec.d_vocab) if strategies is None else strategies
         todo = [s for s in wanted if not done(run_key(model_id, s))]
         summary.skipped += len(wanted) - len(todo)
+        summary.skipped_failed += sum(finished.get(run_key(model_id, s)) == "failed" for s in wanted if s not in todo)
         if todo:
             to_train.append((spec, todo))
     total = sum(len(todo) for _, todo in to_train)
     if summary.skipped:
-        print(f"sweep: skipped {summary.skipped} finished runs (of {summary.skipped + total}); {total} to do",
+        failed = (f", {summary.skipped_failed} of them failed (--retry-failed runs them again)"
+                  if summary.skipped_failed else "")
+        print(f"sweep: skipped {summary.skipped} finished runs (of {summary.skipped + total}){failed}; {total} to do",
               file=sys.stderr)
     bar = tqdm(total=total, desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
 
@@ -465,7 +624,7 @@ def run_sweep(out_dir: str, configs: list[tuple[int, int]], seeds: list[int], st
                "float_accuracy": fa.get("accuracy"), "float_method": fa.get("method"), "float_ci_low": ci[0],
                "float_ci_high": ci[1], "train_s": (model or {}).get("train_s"), "eval_s": (model or {}).get("eval_s"),
                "train_cpu_s": (model or {}).get("train_cpu_s"), "eval_cpu_s": (model or {}).get("eval_cpu_s"),
-               "train_stack": (model or {}).get("train_stack"),
+               "train_stack": (model or {}).get("train_stack"), "train_arithmetic": spec.arithmetic,
                "estimated_work": _as_sqlite_number(cost[0]) if cost else None,
                "estimated_memory": _as_sqlite_number(cost[1]) if cost else None,
                "package_version": __version__, "checker_version": CHECKER_VERSION,
@@ -608,11 +767,16 @@ def proved(spec: ModelSpec, strategy: Strategy, model: dict, out: dict, record, 
                                    "error": reason if out["verdict"] != "accepted" else None})
 
 
-def reproduce_command(row: sqlite3.Row | dict) -> str:
-    """One shell line that re-trains the row's model and regenerates and re-checks its certificate."""
+def reproduce_command(row: sqlite3.Row | dict, sweep_dir: str = ".") -> str:
+    """One shell line that re-trains the row's model (or, for a row whose model was trained before the portable
+    arithmetic, takes its weights from the sweep folder sweep_dir) and regenerates and re-checks its certificate."""
     spec = ModelSpec(row["k"], row["d_vocab"], row["seed"], row["steps"], row["device_type"], "")
     strategy_name, *pairs = row["strategy"].split(":")
     strategy = Strategy(strategy_name, tuple(tuple(p.split("=", 1)) for p in pairs))
-    model, cert = f"{spec.name}.safetensors", f"{spec.name}.cert"
+    cert = f"{spec.name}.cert"
+    if row["train_arithmetic"] is None and row["model_path"]:  # weights of the CPU's own kernels: shipped
+        model = os.path.join(sweep_dir, row["model_path"])
+        return f"certify generate {model} {strategy.generate_args()} -o {cert} && certcheck {cert}"
+    model = f"{spec.name}.safetensors"
     return (f"{spec.train_command(model)} && certify generate {model} {strategy.generate_args()} -o {cert} "
             f"&& certcheck {cert}")

@@ -15,14 +15,26 @@ def load_rows(path: str) -> list[dict]:
     """Every row of the runs table of a sweep's store (read-only)."""
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file (run certify sweep --out DIR first)")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY k, d_vocab, seed, strategy")]
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path}: not a sweep store ({exc})") from None
-    finally:
-        conn.close()
+    from urllib.parse import quote
+
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    # A WAL store is read with its -shm index beside it, which a read-only folder cannot hold: there the store is
+    # read as immutable (nothing can write it either, so nothing changes it while it is read).
+    read_only = not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or not os.access(path, os.W_OK)
+    for attempt in ((uri + "&immutable=1",) if read_only else (uri, uri + "&immutable=1")):
+        conn = sqlite3.connect(attempt, uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY k, d_vocab, seed, strategy")]
+            break
+        except sqlite3.OperationalError as exc:
+            if "immutable" not in attempt:
+                continue  # the folder cannot take the -shm file after all (e.g. a read-only mount)
+            raise ValueError(f"{path}: not a sweep store ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{path}: not a sweep store ({exc})") from None
+        finally:
+            conn.close()
     from generator.sweep import RUN_COLUMNS
 
     for row in rows:  # a store made before a column was added has none
@@ -108,13 +120,29 @@ def _best(rows: list[dict], truth: dict, pick) -> dict[str, list[float]]:
     return out
 
 
-def build_sweep_report(out_dir: str) -> str:
-    """Write out_dir/report.md, bound_vs_length.png and normalized_bounds.png from out_dir/results.sqlite."""
+def _check_report_folder(folder: str, given: bool) -> None:
+    """Raise ValueError (one line) unless the report's files can be written into folder (made if missing)."""
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".sweep-report-write-test-"):
+            pass
+    except OSError as exc:
+        hint = "" if given else " (the store is only read: write the report elsewhere with --out FOLDER)"
+        raise ValueError(f"cannot write the report into {folder}: {exc.strerror or exc}{hint}") from None
+
+
+def build_sweep_report(out_dir: str, report_dir: str | None = None) -> str:
+    """Write report.md, bound_vs_length.png and normalized_bounds.png into report_dir (default out_dir) from
+    out_dir/results.sqlite, which is only read."""
     from generator.sweep import reproduce_command
 
     rows = load_rows(os.path.join(out_dir, "results.sqlite"))
     if not rows:
         raise ValueError(f"{out_dir}/results.sqlite has no runs yet")
+    report_dir = out_dir if report_dir is None else report_dir
+    _check_report_folder(report_dir, given=report_dir != out_dir)
     with open(REFERENCE) as f:
         reference = json.load(f)
     truth = true_accuracies(rows)
@@ -170,8 +198,11 @@ def build_sweep_report(out_dir: str) -> str:
     example = next(r for r in rows if r["verdict"] == "accepted") if any(r["verdict"] == "accepted" for r in rows) \
         else rows[0]
     lines += ["## Reproducing a row", "",
-              "Training is deterministic (bit-identical weights for the same config, seed and device type), so any "
-              "row is reproduced from its columns alone; e.g. the row "
+              "Training is deterministic (bit-identical weights for the same config and seed on every x86-64 CPU, "
+              "and per device type on CUDA), so a row is reproduced from its columns alone. Rows with no "
+              "`train_arithmetic` were trained before the portable arithmetic, with the CPU's own kernels: their "
+              "weights are in `models/` beside the store (checked against the rows' `model_sha256`), and their "
+              "command starts from them. Run in this folder; e.g. the row "
               f"({example['config']}, seed {example['seed']}, {example['strategy']}):", "",
               f"    {reproduce_command(example)}", "",
               "`python -c \"import sqlite3; from generator.sweep import reproduce_command; "
@@ -180,11 +211,11 @@ def build_sweep_report(out_dir: str) -> str:
               "every row.", "",
               "![normalized bound against proof length](bound_vs_length.png)", "",
               "![normalized bound per strategy](normalized_bounds.png)", ""]
-    md = os.path.join(out_dir, "report.md")
+    md = os.path.join(report_dir, "report.md")
     with open(md, "w") as f:
         f.write("\n".join(lines))
-    _plot_frontier(rows, truth, os.path.join(out_dir, "bound_vs_length.png"))
-    _plot_distributions(rows, truth, os.path.join(out_dir, "normalized_bounds.png"), reference["configs"])
+    _plot_frontier(rows, truth, os.path.join(report_dir, "bound_vs_length.png"))
+    _plot_distributions(rows, truth, os.path.join(report_dir, "normalized_bounds.png"), reference["configs"])
     return md
 
 
@@ -211,66 +242,137 @@ def _grid(n: int):
     return plt, fig, axes
 
 
+def _limit_to_one(values: list[float]) -> tuple[float, float]:
+    """Axis limits for normalized bounds: the data with a small margin, and never more than a sliver above 1.0 (a
+    bound is at most the true accuracy; only a sampled float accuracy can put a point above 1, and then the axis
+    shows it)."""
+    lo, hi = min(values), max(values)
+    pad = 0.03 * (hi - lo) if hi > lo else 0.01
+    top = hi + pad if hi > 1.0 else min(hi + pad, 1.0 + min(pad, 0.004))
+    return lo - pad, top
+
+
+def _short(x: float) -> str:
+    """A tick label: 1e+07 as 1e7, 125000 as 1.25e5."""
+    text = f"{x:.3g}"
+    if "e" not in text:  # small numbers print plainly
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _log_ticks(ax, lengths: list[float]) -> None:
+    """Proof-length axis (log scale) with a few labels that never overlap: powers of ten where the data spans two
+    decades or more; else 1, 2 and 5 times powers of ten in the range, or (less than a decade) a few round values.
+    Minor ticks stay unlabelled."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = min(lengths), max(lengths)
+    if hi == lo:
+        lo, hi = lo / 1.5, hi * 1.5
+    margin = (hi / lo) ** 0.05
+    ax.set_xlim(lo / margin, hi * margin)
+    lo, hi = lo / margin, hi * margin
+    if hi >= 100 * lo:
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
+    else:
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in (1, 2, 5) if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) < 3:
+            ticks = [t for t in MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _short(x)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelsize=8)
+
+
 def _plot_frontier(rows, truth, path: str) -> None:
     """Per config: normalized bound against proof length, every seed, with the Pareto frontier (the best
-    normalized bound reached at or below each proof length)."""
+    normalized bound reached at or below each proof length, over all seeds) where it has a step to draw. The
+    legend names what is drawn."""
     configs = _configs(rows)
     strategies = sorted({r["strategy"] for r in rows if r["verdict"] == "accepted"})
     plt, fig, axes = _grid(len(configs))
+    drawn, frontier_drawn = set(), False
     for ax, config in zip(axes.flat, configs):
         points = _normalized(rows, truth, config)
         for n, name in enumerate(strategies):
             sel = [(r["proof_length"], v) for r, v in points if r["strategy"] == name]
             if sel:
                 ax.scatter(*zip(*sel), s=8, alpha=0.5, color=f"C{n % 10}", label=name)
+                drawn.add(name)
         frontier, best = [], -1.0
         for length, value in sorted((r["proof_length"], v) for r, v in points):
             if value > best:
                 best = value
                 frontier.append((length, value))
-        if frontier:
+        if len(frontier) > 1:
             ax.step(*zip(*frontier), where="post", color="black", linewidth=1, label="Pareto frontier")
-        ax.set_xscale("log")
+            frontier_drawn = True
+        if points:
+            _log_ticks(ax, [r["proof_length"] for r, _ in points])
+            ax.set_ylim(*_limit_to_one([v for _, v in points]))
         ax.set_title(f"{config} (K x d_vocab)", fontsize=10)
         ax.set_xlabel("proof length (checker operations)", fontsize=8)
         ax.set_ylabel("bound / true accuracy", fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
         ax.grid(True, which="both", alpha=0.3)
     handles = [plt.Line2D([], [], linestyle="", marker="o", color=f"C{n % 10}", label=s)
-               for n, s in enumerate(strategies)] + [plt.Line2D([], [], color="black", label="Pareto frontier")]
+               for n, s in enumerate(strategies) if s in drawn]
+    if frontier_drawn:
+        handles.append(plt.Line2D([], [], color="black", label="Pareto frontier (best at or below each length)"))
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("Normalized certified bound against proof length, one point per seed and strategy")
-    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
+    rows_of_legend = -(-len(handles) // 3)
+    fig.tight_layout(rect=(0, (0.2 * rows_of_legend + 0.25) / fig.get_figheight(), 1, 0.96))  # room for the legend
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+# The paper's reference lines, in colours that no box plot element uses (the medians are black).
+PAPER_LINES = (("cubic", "tab:red", "paper's cubic / true (mean over 151 seeds)"),
+               ("best_subcubic", "tab:blue", "paper's best subcubic / true (mean over 151 seeds)"))
+
+
 def _plot_distributions(rows, truth, path: str, reference: dict | None = None) -> None:
-    """Per config: the distribution over seeds of each strategy's normalized bound, with the paper's mean
-    cubic and best subcubic bounds / true accuracy as dashed lines where published."""
+    """Per config: the distribution over seeds of each strategy's normalized bound (box: quartiles, black line:
+    median), with the paper's mean cubic and best subcubic bounds / true accuracy as dashed lines where published;
+    the legend names only the lines drawn."""
     import matplotlib
 
     configs = _configs(rows)
     plt, fig, axes = _grid(len(configs))
+    drawn = set()
     for ax, config in zip(axes.flat, configs):
         points = _normalized(rows, truth, config)
         names = sorted({r["strategy"] for r, _ in points})
         data = [[v for r, v in points if r["strategy"] == name] for name in names]
+        style = {"medianprops": {"color": "black", "linewidth": 1.5}, "flierprops": {"markersize": 4}}
         if tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10):
-            ax.boxplot(data, orientation="horizontal")
+            ax.boxplot(data, orientation="horizontal", **style)
         else:  # older matplotlib names the same thing vert=False
-            ax.boxplot(data, vert=False)
+            ax.boxplot(data, vert=False, **style)
         ax.set_yticks(range(1, len(names) + 1), names, fontsize=7)
         ref = (reference or {}).get(config, {})
-        for key, color in (("cubic", "C1"), ("best_subcubic", "C4")):
+        values = [v for _, v in points]
+        for key, color, _ in PAPER_LINES:
             if key in ref:
                 ax.axvline(ref[key][0], color=color, linestyle="--", linewidth=1)
+                values.append(ref[key][0])
+                drawn.add(key)
+        if values:
+            ax.set_xlim(*_limit_to_one(values))
         ax.set_title(f"{config} (K x d_vocab)", fontsize=10)
         ax.set_xlabel("bound / true accuracy", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
         ax.grid(True, axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], color=c, linestyle="--", label=f"paper's {k} / true (mean over 151 seeds)")
-               for k, c in (("cubic", "C1"), ("best subcubic", "C4"))]
-    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    handles = [plt.Line2D([], [], color=c, linestyle="--", label=label) for k, c, label in PAPER_LINES if k in drawn]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Distribution of each strategy's normalized bound across seeds")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
