@@ -107,7 +107,7 @@ def estimate_export(cert, language: str) -> ExportEstimate | None:
     (the export itself then says so)."""
     cfg = cert.config
     total = cfg.d_vocab ** cfg.n_ctx
-    literal_bytes = LITERAL_BYTES * _weight_entries(cfg) + 4096
+    literal_bytes = LITERAL_BYTES * _weight_entries(cfg) + 1200  # the data literal and the file's fixed text
     if language == "coq" and cert.schema == "brute-force" and cert.schema_version == 1:
         from generator.export.coq_theorem import PRECISIONS
 
@@ -142,7 +142,7 @@ def estimate_export(cert, language: str) -> ExportEstimate | None:
     if cert.schema == "brute-force":  # the exported program enumerates all d_vocab^K inputs as lists
         memory += 4 * total * (64 + 8 * cfg.n_ctx)
     return ExportEstimate(what=f"{cert.schema} certificate", work=work * EXPORT_WORK_FACTOR, memory=memory,
-                          file_bytes=literal_bytes + 40_000)
+                          file_bytes=literal_bytes + 22_000)  # + the check's definitions
 
 
 class Progress:
