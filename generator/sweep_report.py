@@ -290,6 +290,21 @@ def _log_ticks(ax, lengths: list[float]) -> None:
 
 
 def _plot_frontier(rows, truth, path: str) -> None:
+    _save(_frontier_figure(rows, truth), path)
+
+
+def _plot_distributions(rows, truth, path: str, reference: dict | None = None) -> None:
+    _save(_distributions_figure(rows, truth, reference), path)
+
+
+def _save(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _frontier_figure(rows, truth):
     """Per config: normalized bound against proof length, every seed, with the Pareto frontier (the best
     normalized bound reached at or below each proof length, over all seeds) where it has a step to draw. The
     legend names what is drawn."""
@@ -328,8 +343,7 @@ def _plot_frontier(rows, truth, path: str) -> None:
     fig.suptitle("Normalized certified bound against proof length, one point per seed and strategy")
     rows_of_legend = -(-len(handles) // 3)
     fig.tight_layout(rect=(0, (0.2 * rows_of_legend + 0.25) / fig.get_figheight(), 1, 0.96))  # room for the legend
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 # The paper's reference lines, in colours that no box plot element uses (the medians are black).
@@ -337,7 +351,7 @@ PAPER_LINES = (("cubic", "tab:red", "paper's cubic / true (mean over 151 seeds)"
                ("best_subcubic", "tab:blue", "paper's best subcubic / true (mean over 151 seeds)"))
 
 
-def _plot_distributions(rows, truth, path: str, reference: dict | None = None) -> None:
+def _distributions_figure(rows, truth, reference: dict | None = None):
     """Per config: the distribution over seeds of each strategy's normalized bound (box: quartiles, black line:
     median), with the paper's mean cubic and best subcubic bounds / true accuracy as dashed lines where published;
     the legend names only the lines drawn."""
@@ -374,5 +388,4 @@ def _plot_distributions(rows, truth, path: str, reference: dict | None = None) -
         fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Distribution of each strategy's normalized bound across seeds")
     fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

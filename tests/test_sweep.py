@@ -98,8 +98,10 @@ def test_sweep_model_is_bit_identical_to_certify_train(local_sweep, tmp_path):
 def test_rerun_skips_everything_and_retry_failed_reruns_only_failures(local_sweep):
     root, out, _ = local_sweep
     before = rows(out)
-    again = sweep(root, out, "--workers", "2")
-    assert "skipped 8 finished runs" in again.stderr and "0 runs done" in again.stdout
+    again = sweep(root, out, "--workers", "2", "-q")  # -q, as every command takes it
+    assert "skipped 8 finished runs (of 8), 2 of them failed (--retry-failed runs them again)" in again.stderr
+    assert "0 runs done" in again.stdout and "(2 of them failed)" in again.stdout
+    assert again.returncode == 1 and "2 failed rows remain" in again.stderr and "--retry-failed" in again.stderr
     assert rows(out) == before
     retry = sweep(root, out, "--workers", "1", "--retry-failed")
     assert "skipped 6 finished runs" in retry.stderr and "2 runs done (2 failed)" in retry.stdout
@@ -112,15 +114,19 @@ def test_rerun_skips_everything_and_retry_failed_reruns_only_failures(local_swee
 def test_ray_executor_gives_identical_rows(local_sweep, tmp_path):
     pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
     root, out, _ = local_sweep
-    proc = sweep(root, tmp_path, "--executor", "ray", "--workers", "2")
+    # a fresh HOME: a local Ray instance writes its token to ~/.ray/auth_token, which later `ray start`s would use
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "HOME": str(tmp_path / "home")}
+    proc = sweep(root, tmp_path / "out", "--executor", "ray", "--workers", "2", "--seeds", "1", "--strategies",
+                 "cubic,auto:budget=60000", env=env)
+    tmp_path = tmp_path / "out"
     local, ray_rows = rows(out), rows(tmp_path)
-    assert set(local) == set(ray_rows)
-    for key, r in local.items():
+    assert len(ray_rows) == 2 and set(ray_rows) <= set(local)  # a part of the local sweep: seed 1, two strategies
+    for key, r in ((k, local[k]) for k in ray_rows):
         assert {c: r[c] for c in SAME} == {c: ray_rows[key][c] for c in SAME}
         if r["cert_path"]:  # the same certificate up to its untrusted timing metadata
             assert without_meta(os.path.join(out, r["cert_path"])) == without_meta(
                 os.path.join(tmp_path, ray_rows[key]["cert_path"]))
-    assert "2 failed" in proc.stdout
+    assert "1 failed" in proc.stdout
 
 
 def test_killed_sweep_loses_nothing_and_redoes_nothing(tmp_path):
@@ -185,6 +191,63 @@ def test_sweep_report_from_the_store(local_sweep, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def _as_reader(cmd: list[str]) -> list[str]:
+    """cmd run by a user who cannot write the test's read-only folders: root writes anywhere, so as nobody."""
+    if os.geteuid() != 0:
+        return cmd
+    import shutil
+
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: a read-only folder cannot be made")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+
+
+def test_sweep_report_of_a_read_only_sweep_folder(local_sweep):
+    """The store is only read (also where its WAL index cannot be made); the report goes to --out, and without it
+    the message says that the folder, not the store, is the problem."""
+    import shutil
+    import tempfile
+
+    root, out, _ = local_sweep
+    base = tempfile.mkdtemp(prefix="sweep-ro-", dir="/tmp")
+    try:
+        os.chmod(base, 0o755)
+        sweep_dir, report_dir, mpl = (os.path.join(base, name) for name in ("sweep", "report", "mpl"))
+        os.mkdir(sweep_dir)
+        shutil.copy(os.path.join(out, "results.sqlite"), sweep_dir)
+        os.chmod(os.path.join(sweep_dir, "results.sqlite"), 0o444)
+        os.chmod(sweep_dir, 0o555)
+        for folder in (report_dir, mpl):
+            os.mkdir(folder)
+            os.chmod(folder, 0o777)
+        env = {**os.environ, "MPLCONFIGDIR": mpl}
+        cmd = _as_reader([sys.executable, "-m", "generator.cli", "sweep-report", "-q", sweep_dir])
+        refused = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300, env=env)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"cannot write the report into {sweep_dir}" in refused.stderr and "--out" in refused.stderr
+        assert "store" not in refused.stderr.split("(")[0]
+        done = subprocess.run([*cmd, "--out", report_dir], cwd=root, capture_output=True, text=True, timeout=300,
+                              env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "" and f"wrote {report_dir}/report.md" in done.stdout
+        assert sorted(os.listdir(report_dir)) == ["bound_vs_length.png", "normalized_bounds.png", "report.md"]
+        assert os.listdir(sweep_dir) == ["results.sqlite"]
+    finally:
+        for folder, _, _ in os.walk(base):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_sweep_help_says_what_the_sweep_does(capsys):
+    from generator.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 0.25)" in text and "exit 2" not in text and "recorded as refused" in text
+    assert "-q, --quiet" in text
+
+
 def test_refused_strategy_is_recorded_with_its_estimate_never_started(tmp_path):
     """Brute force on K = 20: the estimate (beyond 64 bits) is recorded, and no certificate is made."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,3 +277,222 @@ def test_default_strategies_per_configuration():
     assert "branch-and-bound" in [s.name for s in default_strategies(4, 64)]
     assert "branch-and-bound" not in [s.name for s in default_strategies(5, 64)]
     assert "brute-force" in [s.name for s in default_strategies(5, 64)]  # refused by its estimate, with the estimate
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ray on a real cluster: the README's recipe, run as written (section "On a Ray cluster"), on two nodes of this machine.
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _stop_nodes(nodes: list[subprocess.Popen]) -> None:
+    """End `ray start --block` nodes and every process each started (its own process group), never another Ray:
+    SIGTERM, then SIGKILL for what is left after a few seconds."""
+    def alive(proc) -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    for sig, wait_s in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        for proc in nodes:
+            if alive(proc):
+                os.killpg(proc.pid, sig)
+        deadline = time.time() + wait_s
+        while any(alive(p) for p in nodes) and time.time() < deadline:
+            time.sleep(0.2)
+    for proc in nodes:
+        proc.wait(timeout=10)
+    assert not any(alive(p) for p in nodes)
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """Two Ray nodes of one CPU each (`ray start --head`, `ray start --address`), with the recipe's token
+    authentication; HOME is a fresh folder (the token lands in HOME/.ray), so the user's own Ray is not touched.
+    Yields (HEAD:PORT, environment of the recipe's shells); stops both nodes whatever the test does."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    import shutil
+    import tempfile
+
+    ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
+    home = tempfile.mkdtemp(prefix="cpray", dir="/tmp")  # short: Ray's socket paths live under its temp dir
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["HOME"] = home
+    nodes: list[subprocess.Popen] = []
+    try:
+        token = subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, capture_output=True, text=True,
+                               timeout=120, check=True).stdout.strip()
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # the recipe's export, on every node
+        port = _free_port()
+        address = f"127.0.0.1:{port}"
+        common = ["--block", "--num-cpus", "1", "--disable-usage-stats", "--object-store-memory", str(100 << 20)]
+        logs = [open(tmp_path / f"node{i}.log", "w") for i in range(2)]
+        nodes.append(subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), "--include-dashboard=false",
+                                       "--temp-dir", os.path.join(home, "t"), *common], env=env, stdout=logs[0],
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_for(lambda: _answers(port), nodes[0], tmp_path / "node0.log")
+        nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, "--dashboard-agent-listen-port",
+                                       str(_free_port()), *common], env=env, stdout=logs[1],
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_for(lambda: "2.0 CPU" in subprocess.run(
+            [ray_cli, "status", "--address", address], env=env, capture_output=True, text=True, timeout=60).stdout,
+                  nodes[1], tmp_path / "node1.log")
+        yield address, env
+    finally:
+        _stop_nodes(nodes)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _wait_for(ready, node: subprocess.Popen, log, limit_s: float = 180) -> None:
+    """Poll ready() until it holds; fail (with the node's log) if the node exits or the limit passes (only so that
+    a broken Ray cannot hang the suite)."""
+    deadline = time.time() + limit_s
+    while not ready():
+        if node.poll() is not None or time.time() > deadline:
+            pytest.fail(f"ray node did not come up:\n{open(log).read()[-3000:]}")
+        time.sleep(0.5)
+
+
+def test_ray_cluster_two_nodes_gives_identical_rows(local_sweep, ray_cluster, tmp_path):
+    """`certify sweep --executor ray --ray-address HEAD:PORT` on a two-node cluster: the local executor's rows and
+    certificates; a driver without the cluster's token, and an address where no cluster is, are refused in one line."""
+    root, out, _ = local_sweep
+    address, env = ray_cluster
+    no_token = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+    refused = sweep(root, tmp_path / "no-token", "--executor", "ray", "--ray-address", address, check=False,
+                    env=no_token)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"--ray-address {address}:" in refused.stderr and "RAY_AUTH_MODE=token" in refused.stderr
+    assert not os.path.exists(tmp_path / "no-token")
+
+    cluster_out = tmp_path / "cluster"
+    proc = sweep(root, cluster_out, "--executor", "ray", "--ray-address", address, env=env)
+    local, cluster = rows(out), rows(cluster_out)
+    assert set(local) == set(cluster)
+    for key, r in local.items():
+        assert {c: r[c] for c in SAME} == {c: cluster[key][c] for c in SAME}
+        if r["cert_path"]:
+            assert without_meta(os.path.join(out, r["cert_path"])) == without_meta(
+                os.path.join(cluster_out, cluster[key]["cert_path"]))
+    assert "2 failed" in proc.stdout and proc.returncode == 1
+    conn = sqlite3.connect(os.path.join(cluster_out, "results.sqlite"))
+    assert conn.execute("SELECT executor, workers FROM sweeps").fetchall() == [("RayExecutor", 2)]
+    conn.close()
+
+
+def test_bad_ray_address_fails_at_once_in_one_line(tmp_path, capsys):
+    """Refused before Ray is asked (nothing listens there, or no port), in one line that names the address."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    from generator.cli import main
+
+    port = _free_port()  # nothing listens there
+    for address, message in ((f"127.0.0.1:{port}", "no Ray head node answers there"),
+                             ("127.0.0.1", "expected HOST:PORT")):
+        start = time.perf_counter()
+        assert main(["sweep", "--configs", "3x8", "--seeds", "1", "--strategies", "cubic", "--out",
+                     str(tmp_path / "s"), "--executor", "ray", "--ray-address", address]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"certify: error: --ray-address {address}: {message}") and err.count("\n") == 1, err
+        assert not os.path.exists(tmp_path / "s")
+        assert time.perf_counter() - start < 600  # only so that a regression cannot hang the suite
+
+
+def test_ctrl_c_in_the_proof_phase_is_one_line_and_stops_the_workers(tmp_path):
+    """SIGINT to the whole process group, as Ctrl-C in a terminal sends it: the workers ignore it, the parent stops
+    them and says so in one line (exit 130); what finished is kept."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "generator.cli", "sweep", "--configs", "3x8", "--seeds", "1", "--steps", STEPS,
+           "--strategies", "brute-force,cubic,subcubic", "--out", str(tmp_path), "--quiet", "--device", "cpu",
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not rows(tmp_path):
+            time.sleep(0.05)  # the first row: the workers are proving
+        assert proc.poll() is None, "the sweep should still be running"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        left = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(proc.pid)], capture_output=True,
+                              text=True).stdout
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 130 and err == "certify: interrupted\n", err
+    assert [line for line in left.splitlines() if " Z" not in line] == []  # no worker is left behind
+    assert 1 <= len(rows(tmp_path)) < 3
+
+
+def _plot_facts(fig) -> dict:
+    """What a reader sees in a figure: legend labels, each panel's lines and limits, and overlapping tick labels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    facts = {"legend": [t.get_text() for legend in fig.legends for t in legend.get_texts()], "panels": []}
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        facts["panels"].append({
+            "ylim": ax.get_ylim(), "xlim": ax.get_xlim(), "xticklabels": [t.get_text() for t in labels],
+            "overlap": any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:])),
+            "lines": [(line.get_color(), line.get_linestyle()) for line in ax.get_lines()]})
+    return facts
+
+
+def test_sweep_report_plots_show_what_their_legends_say(local_sweep):
+    """A small sweep (3x8, all bounds near 1): no overlapping tick labels, no y axis past 1.0, a legend naming only
+    what is drawn (no paper lines: 3x8 is not published); with the paper's lines, their colours differ from the
+    box plots' medians."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from generator.sweep_report import (PAPER_LINES, _distributions_figure, _frontier_figure, load_rows,
+                                        true_accuracies)
+
+    _, out, _ = local_sweep
+    rows_ = load_rows(os.path.join(out, "results.sqlite"))
+    truth = true_accuracies(rows_)
+    fig = _frontier_figure(rows_, truth)
+    facts = _plot_facts(fig)
+    plt.close(fig)
+    accepted = sorted({r["strategy"] for r in rows_ if r["verdict"] == "accepted"})
+    (panel,) = facts["panels"]
+    drawn_frontier = any(color == "black" for color, _ in panel["lines"])
+    assert facts["legend"] == accepted + (["Pareto frontier (best at or below each length)"] if drawn_frontier else [])
+    assert panel["ylim"][1] <= 1.005 and len(panel["xticklabels"]) >= 2 and not panel["overlap"], panel
+
+    reference = {"3x8": {"cubic": [0.97, 0.01], "best_subcubic": [0.9, 0.02]}}
+    for ref in (None, reference):
+        fig = _distributions_figure(rows_, truth, ref)
+        facts = _plot_facts(fig)
+        plt.close(fig)
+        (panel,) = facts["panels"]
+        paper = [label for _, _, label in PAPER_LINES]
+        assert facts["legend"] == ([] if ref is None else paper)
+        assert panel["xlim"][1] <= 1.005 and not panel["overlap"]
+        medians = {to_rgba(c) for c, style in panel["lines"] if style == "-"} - {to_rgba("black")}
+        dashed = {to_rgba(c) for c, style in panel["lines"] if style == "--"}
+        assert len(dashed) == (0 if ref is None else 2) and not dashed & ({to_rgba("black")} | medians)
+    assert matplotlib.get_backend().lower() == "agg"
