@@ -172,3 +172,9 @@ def test_every_export_failure_exits_2_with_one_line(files, case):
         assert "no formal export for schema subcubic" in p.stderr
     if case == "bad file name":
         assert "Coq identifier" in p.stderr and "my_cert.v" in p.stderr
+
+
+def test_a_check_only_export_charges_each_precision_it_runs(files, tmp_path):
+    path, cert = files["tiny"]
+    info = export_file(str(path), str(tmp_path / "t.lean"), "lean", cert=cert)
+    assert info["work"] == estimate_export(cert, "lean").work * len(info["tried"]) > 0

@@ -142,8 +142,16 @@ def _export_and_write(cert, out_path: str, language: str, prec: int | None, prog
         # data + hints + Theorem accuracy_bound over the reals, proved by coq/Cubic.v's cubic_sound (coq_cubic.py)
         from generator.export.coq_cubic import export_cubic_theorem
         text, info = export_cubic_theorem(cert, None if prec is None else (prec, max(20, prec // 2)), progress)
-    else:
-        text, info = export_certificate(cert, language, prec, progress=progress)
+    else:  # a check-only program, run in Python at each precision tried: each run charged at the estimate
+        from generator.export.estimate import estimate_export
+
+        estimate = estimate_export(cert, language)
+        per_run = estimate.work if estimate is not None else 0
+
+        def each_precision(what, done, total, work=0):
+            progress(what, done, total, per_run)
+
+        text, info = export_certificate(cert, language, prec, progress=each_precision)
     with open(out_path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     info["bytes"] = len(text.encode())
