@@ -7,7 +7,9 @@ Training: generator.train (seed 123 alone, as `certify train`) against generator
 stack - 1 more seeds, as `certify sweep`), per model, on the model's configuration; the stacked seed 123 must have
 the same bits as the one trained alone. Float evaluation: generator.evaluate (float64 tables)
 against the float32 forward pass over the same inputs (all of them when d_vocab^K <= 2^25). CPU seconds of this
-process (torch on one thread), so that other load on the machine counts less than in wall time.
+process and its children (torch on one thread), so that other load on the machine counts less than in wall time.
+Training in the portable arithmetic (a child process) is also compared with the same training in this process's
+native kernels, which give other bits.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cpu(fn):
-    start = time.process_time()
+    """fn's result and the CPU seconds it took, in this process and its children (training runs in a child)."""
+    from generator.train import cpu_seconds
+
+    start = cpu_seconds()
     out = fn()
-    return out, time.process_time() - start
+    return out, cpu_seconds() - start
 
 
 def main() -> None:
@@ -48,6 +53,10 @@ def main() -> None:
     (alone, meta), train_s = _cpu(lambda: train.train(cfg, tcfg, device="cpu", progress=False))
     print(f"train K={cfg.n_ctx} d_vocab={cfg.d_vocab}, {args.steps} steps x batch {tcfg.batch_size}: alone {train_s:.2f} "
           f"CPU-s ({1000 * train_s / args.steps:.2f} ms/step), final loss {meta['final_loss']}")
+    torch.use_deterministic_algorithms(True)  # this process's own kernels (AVX2 / AVX-512 where the CPU has them)
+    _, native_s = _cpu(lambda: train._train_stack(cfg, [tcfg], torch.device("cpu"), False))
+    print(f"  the same training in this process's native kernels ({torch.backends.cpu.get_cpu_capability()}, "
+          f"MKL's own dispatch): {native_s:.2f} CPU-s; portable / native = {train_s / native_s:.3f}")
     tcfgs = [tcfg] + [train.TrainConfig(seed=1000 + i, steps=args.steps) for i in range(args.stack - 1)]
     stacked, stack_s = _cpu(lambda: train.train_many(cfg, tcfgs, device="cpu", progress=False))
     same = weights_sha256(cfg, stacked[0][0]) == weights_sha256(cfg, alone)

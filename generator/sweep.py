@@ -167,16 +167,16 @@ def train_task(spec: dict) -> dict:
     from checker.allocator import keep_freed_memory
 
     from generator.evaluate import float_accuracy
-    from generator.train import TrainConfig, train_many
+    from generator.train import TrainConfig, cpu_seconds, train_many
 
     keep_freed_memory()  # a worker process: the CLI's tuning does not reach it
     cfg = ModelConfig(**spec["config"])
     try:
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu = time.perf_counter(), cpu_seconds()
         trained = train_many(cfg, [TrainConfig(**t) for t in spec["trainings"]], device=spec["device"],
                              progress=False)
         train_s = (time.perf_counter() - start) / len(trained)
-        train_cpu_s = (time.process_time() - cpu) / len(trained)
+        train_cpu_s = (cpu_seconds() - cpu) / len(trained)  # the portable training's child process included
         torch.set_num_threads(spec["threads"])
         models = []
         for params, meta in trained:
@@ -774,7 +774,7 @@ def reproduce_command(row: sqlite3.Row | dict, sweep_dir: str = ".") -> str:
     strategy_name, *pairs = row["strategy"].split(":")
     strategy = Strategy(strategy_name, tuple(tuple(p.split("=", 1)) for p in pairs))
     cert = f"{spec.name}.cert"
-    if row["train_arithmetic"] is None and row["model_path"]:  # weights of the CPU's own kernels: shipped
+    if dict(row).get("train_arithmetic") is None and row["model_path"]:  # the CPU's own kernels: shipped weights
         model = os.path.join(sweep_dir, row["model_path"])
         return f"certify generate {model} {strategy.generate_args()} -o {cert} && certcheck {cert}"
     model = f"{spec.name}.safetensors"

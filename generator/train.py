@@ -111,6 +111,12 @@ def _train_in_portable_process(cfg: ModelConfig, tcfgs: list[TrainConfig], progr
             return [({n: arrays[f"{i}/{n}"] for n in PARAM_NAMES}, meta) for i, meta in enumerate(metas)]
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (portable training runs in a child)."""
+    times = os.times()
+    return time.process_time() + times.children_user + times.children_system
+
+
 def _portable_child() -> None:
     """The child of _train_in_portable_process: a spec as JSON on stdin; writes the weights to spec["out"] and
     prints the metadata list as one JSON line."""

@@ -100,3 +100,24 @@ def test_certify_train_reproduces_the_shipped_model(root, tmp_path):
     cfg, params, meta = load_model(out)
     assert cfg == shipped_cfg
     assert weights_sha256(cfg, params) == weights_sha256(shipped_cfg, shipped)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--d-vocab", "1"], "--d-vocab must be at least 2"),
+    (["--lr", "nan"], "--lr must be a positive number"),
+    (["-o", "{tmp}/a-file/m.safetensors"], "cannot write there"),
+    (["-o", "{tmp}/dir.safetensors"], "is a folder"),
+])
+def test_certify_train_refuses_bad_options_before_training(tmp_path, capsys, argv, message):
+    """One line and exit 2, before any training (no model written, no "wrote" line)."""
+    from generator.cli import main
+
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "dir.safetensors").mkdir()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "-o" not in argv:
+        argv += ["-o", str(tmp_path / "m.safetensors")]
+    assert main(["train", "--steps", "1", "-q", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and len(err.strip().splitlines()) == 1 and "wrote" not in out
+    assert not (tmp_path / "m.safetensors").exists()
