@@ -1,5 +1,5 @@
 """Work and memory budgets: refuse a check (or a generator command) whose estimate exceeds them, before any
-heavy work. Every schema module exposes `estimate(config, witness) -> (work, memory bytes)`; this module calls
+heavy work. Every schema module exposes `estimate(config, witness, params=None) -> (work, memory bytes)`; this module calls
 it through the schema registry, so a new schema plugs in without changes here.
 
 A refusal is never an acceptance: `certcheck` reports it as exit 2 ("over budget"), with the estimate and the
@@ -20,9 +20,8 @@ DEFAULT_MAX_WORK = 6 * 10 ** 10
 # Well inside a laptop's memory.
 DEFAULT_MAX_MEMORY = 4 << 30
 
-# Memory model shared by the estimates (bytes): an exact table entry (fmpz plus its Python int copy, up to a
-# few hundred bits) and a float64 array entry. (The parser bounds the witness to 2^24 scalars.)
-EXACT_ENTRY_BYTES = 256
+# Memory model shared by the estimates (bytes): a float64 array entry; an exact table entry in all its copies
+# (exact_entry_bytes). (The parser bounds the witness to 2^24 scalars.)
 WITNESS_SCALAR_BYTES = 160  # one parsed witness value: measured 72 bytes an int, 131 a Fraction, with its list slot
 FLOAT_ENTRY_BYTES = 8
 BASE_MEMORY = 256 << 20  # the interpreter, numpy and flint themselves
@@ -117,19 +116,37 @@ def budget_from_args(args) -> Budget:
     return Budget(args.max_work, args.max_memory)
 
 
-def table_estimate(config) -> tuple[int, int]:
-    """Work and memory of building the exact path tables (checker.maxofk.build_tables), which every check does."""
-    from checker.maxofk import table_ops
+# Bit length of the table entries assumed before the weights are read (trained models give 150 to 170 bits;
+# weights spanning float32's exponent range give over 1000, which the estimate from the weights charges).
+TYPICAL_TABLE_BITS = 256
+
+
+def exact_entry_bytes(bits: int) -> int:
+    """Peak bytes of one exact table entry of `bits` bits in all its copies: the fmpz_mat's, the fmpz objects
+    and the Python ints that the conversions make (Dyadic.ints, to_float64, dyadic_interval), each about 50 bytes
+    of object and list overhead plus the 64-bit limbs (measured: 168 bytes an entry at 119 bits, 365 at 869)."""
+    return 160 + 3 * 8 * -(-bits // 64)
+
+
+def table_estimate(config, params: dict | None = None) -> tuple[int, int]:
+    """Work and memory of building the exact path tables (checker.maxofk.build_tables), which every check does,
+    and of converting them to Python ints and floats: by the entries' bit length bound from the weights
+    (checker.maxofk.table_bits), or TYPICAL_TABLE_BITS without them. Big integers cost per 64-bit limb."""
+    from checker.maxofk import table_bits, table_ops
 
     V, K, m, h = config.d_vocab, config.n_ctx, config.d_model, config.d_head
     entries = 3 * V * V + 2 * V * K + V * m + 3 * m * h + 2 * V * h + m * V + K * m
-    # the exact products, and the conversion of every table entry to Python ints and float bounds
-    return table_ops(config) + PY_STEP_WORK * entries, BASE_MEMORY + EXACT_ENTRY_BYTES * entries
+    bits = TYPICAL_TABLE_BITS if params is None else table_bits(config, params)
+    limbs = -(-bits // 64)
+    work = table_ops(config) * limbs + PY_STEP_WORK * entries * (8 + limbs) // 8
+    return work, BASE_MEMORY + exact_entry_bytes(bits) * entries
 
 
-def schema_estimate(schema: str, version: int, config, witness: dict) -> tuple[int, int] | None:
+def schema_estimate(schema: str, version: int, config, witness: dict,
+                    params: dict | None = None) -> tuple[int, int] | None:
     """(work, memory) of checking with a registered schema (its module's `estimate`, found through the schema
-    registry), or None when the schema is unknown."""
+    registry; the tables charged by the weights' bit lengths when params are given), or None when the schema is
+    unknown."""
     import importlib
 
     from checker.schemas import schema_registry
@@ -140,7 +157,7 @@ def schema_estimate(schema: str, version: int, config, witness: dict) -> tuple[i
     estimate = getattr(importlib.import_module(check.__module__), "estimate", None)
     if estimate is None:
         raise OverBudget(f"over budget: schema {schema} v{version} has no work estimate, so it cannot be bounded")
-    return estimate(config, witness)
+    return estimate(config, witness, params)
 
 
 # --- A meter for work that only becomes known during a check (e.g. inputs sent to an exact path) ------------

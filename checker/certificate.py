@@ -41,6 +41,17 @@ def bounded(text: str, limit: int = MAX_REASON) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MAX_SHOWN_DIGITS = 100  # a fraction in a verdict is written out exactly up to this many digits a term
+
+
+def fraction_text(x: Fraction) -> str:
+    """'num/den', or for terms of more than MAX_SHOWN_DIGITS digits (a bound over d_vocab^n_ctx inputs can have
+    tens of thousands; Python refuses int -> str beyond 4300 digits) 'a fraction with a B-bit denominator'."""
+    if max(abs(x.numerator), x.denominator) < 10 ** MAX_SHOWN_DIGITS:
+        return f"{x.numerator}/{x.denominator}"
+    return f"a fraction with a {x.denominator.bit_length()}-bit denominator"
+
+
 def witness_scalar_limit(cfg: ModelConfig) -> int:
     """The most scalars a witness may hold, from the declared shapes: room for any schema's tables over
     (query, max, token) and (query, max, copies) cases and for low-rank factors, and at most 2^24."""

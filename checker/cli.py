@@ -13,9 +13,11 @@ WORD = {"rejected": "REJECTED", "malformed": "MALFORMED", "refused": "REFUSED"}
 
 
 def _line(v) -> str:
+    from checker.certificate import fraction_text
+
     if v.verdict == "accepted":
         r = v.result
-        return (f"ACCEPTED {v.file}: accuracy >= {v.bound.numerator}/{v.bound.denominator} ({float(v.bound):.6f})"
+        return (f"ACCEPTED {v.file}: accuracy >= {fraction_text(v.bound)} ({float(v.bound):.6f})"
                 f" · {v.schema} · model sha256:{v.model_sha256[:12]}… · proof length {r.proof_length:.3g}"
                 f" · {v.seconds:.1f} s")
     return f"{WORD[v.verdict]} {v.file}: {v.reason}"

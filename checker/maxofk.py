@@ -83,3 +83,56 @@ def table_ops(cfg: ModelConfig, with_eqke: bool = True) -> int:
     V, K, m, h = cfg.d_vocab, cfg.n_ctx, cfg.d_model, cfg.d_head
     eqke = V * V * h if with_eqke else 0
     return 2 * ((V + K) * m * h * 3 + eqke + V * K * h + (V + K) * h * m + h * m * V + V * m * V + (V + K) * h * V)
+
+
+def inputs_of_cases(K: int, tally: np.ndarray) -> int:
+    """sum over c >= 1 and g of tally[c, g] * C(K-1, c) * g^c: the inputs of tally[c, g] cases in each of which c
+    of the K-1 non-query positions hold any of g tokens (the other positions are fixed). For each g that occurs,
+    C(K-1, c) g^c = C(K-1, c-1) g^(c-1) * g (K-c) / c (an exact division) for c = 1 .. K-1: O(K) operations on
+    integers below (2g)^K per g, none of them a power or a binomial from scratch."""
+    total = 0
+    for g in range(1, tally.shape[1]):
+        if not tally[1:, g].any():
+            continue
+        term = 1  # C(K-1, 0) g^0
+        for c in range(1, K):
+            term = term * g * (K - c) // c
+            total += int(tally[c, g]) * term
+    return total
+
+
+def table_bits(cfg: ModelConfig, params: dict[str, np.ndarray]) -> int:
+    """An upper bound on the bit length of every integer of the tables that `build_tables` forms from these
+    weights (for the memory and work estimates; it decides refusals only). It follows build_tables with, for each
+    matrix, an exponent range (lo, hi): every entry is an integer multiple of 2^lo of magnitude below 2^hi."""
+
+    def span(name):
+        values = np.asarray(params[name], dtype=np.float64)
+        values = values[values != 0]
+        if values.size == 0:
+            return None
+        exps = np.frexp(values)[1]  # |x| < 2^e, and a float32 x is a multiple of 2^(e - 24)
+        return int(exps.min()) - 24, int(exps.max())
+
+    def add(a, b):
+        return a if b is None else b if a is None else (min(a[0], b[0]), max(a[1], b[1]) + 1)
+
+    def mul(a, b, inner: int):
+        return None if a is None or b is None else (a[0] + b[0], a[1] + b[1] + (inner - 1).bit_length())
+
+    def aligned(*spans):  # matrices sharing one exponent: the lowest
+        lo = min((s[0] for s in spans if s is not None), default=0)
+        return [None if s is None else (lo, s[1]) for s in spans]
+
+    attn, m, h = "blocks.0.attn.", cfg.d_model, cfg.d_head
+    W_E, W_pos, W_U = span("embed.W_E"), span("pos_embed.W_pos"), span("unembed.W_U")
+    x_query = add(W_E, W_pos)
+    query = add(mul(x_query, span(attn + "W_Q"), m), span(attn + "b_Q"))
+    key_tok, key_pos = aligned(mul(W_E, span(attn + "W_K"), m), add(mul(W_pos, span(attn + "W_K"), m),
+                                                                      span(attn + "b_K")))
+    ou = mul(span(attn + "W_O"), W_U, h)
+    evou = mul(mul(W_E, span(attn + "W_V"), m), ou, h)
+    pvou = mul(add(mul(W_pos, span(attn + "W_V"), m), span(attn + "b_V")), ou, h)
+    eupu = add(mul(add(x_query, span(attn + "b_O")), W_U, m), span("unembed.b_U"))
+    tables = [query, key_tok, key_pos, mul(query, key_tok, h), mul(query, key_pos, h), *aligned(evou, pvou, eupu)]
+    return max([1] + [hi - lo + 1 for lo, hi in filter(None, tables)])

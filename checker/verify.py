@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import flint
 
-from checker.budget import UNLIMITED, Budget, OverBudget, metered, schema_estimate
-from checker.certificate import Certificate, MalformedCertificate, bounded, read_certificate
+from checker.budget import UNLIMITED, Budget, OverBudget, metered, schema_estimate, table_estimate
+from checker.certificate import Certificate, MalformedCertificate, bounded, fraction_text, read_certificate
 from checker.exact import float_environment_ok
 from checker.maxofk import build_tables
 from checker.model import check_params, weights_sha256
@@ -37,9 +37,9 @@ class Verdict:
         return {
             "file": self.file,
             "verdict": self.verdict,
-            "bound": f"{self.bound.numerator}/{self.bound.denominator}" if self.bound is not None else None,
+            "bound": fraction_text(self.bound) if self.bound is not None else None,
             "bound_float": float(self.bound) if self.bound is not None else None,
-            "claim": f"{self.claim.numerator}/{self.claim.denominator}" if self.claim is not None else None,
+            "claim": fraction_text(self.claim) if self.claim is not None else None,
             "schema": self.schema,
             "model_sha256": self.model_sha256,
             "reason": self.reason,
@@ -72,7 +72,8 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     work = 0
     if budget is not None:
         try:
-            work, memory = schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness)
+            budget.require(*table_estimate(cert.config, cert.params), "building this model's exact tables")
+            work, memory = schema_estimate(cert.schema, cert.schema_version, cert.config, cert.witness, cert.params)
             budget.require(work, memory, f"checking this {schema} certificate")
         except OverBudget as exc:
             verdict.verdict, verdict.reason = "refused", str(exc)
@@ -85,7 +86,7 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
         verdict.reason = "this process flushes subnormal floats to zero; the checker's error bounds assume IEEE 754"
         return verdict
     if not 0 <= cert.claim <= 1:
-        verdict.reason = f"claim {cert.claim} is not an accuracy in [0, 1]"
+        verdict.reason = f"claim {fraction_text(cert.claim)} is not an accuracy in [0, 1]"
         return verdict
     old_prec = flint.ctx.prec
     flint.ctx.prec = 128
@@ -109,8 +110,8 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     if result.bound >= cert.claim:
         verdict.verdict = "accepted"
     else:
-        verdict.reason = bounded(f"claim {cert.claim} ({float(cert.claim):.6f}) exceeds the bound the checker "
-                                 f"proved, {result.bound} ({float(result.bound):.6f})")
+        verdict.reason = bounded(f"claim {fraction_text(cert.claim)} ({float(cert.claim):.6f}) exceeds the bound "
+                                 f"the checker proved, {fraction_text(result.bound)} ({float(result.bound):.6f})")
     return verdict
 
 

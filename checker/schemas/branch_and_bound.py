@@ -32,7 +32,7 @@ from math import factorial, prod
 
 import numpy as np
 
-from checker.budget import PY_STEP_WORK, charge
+from checker.budget import ARB_OP_WORK, PY_STEP_WORK, charge, table_estimate
 from checker.exact import down, dyadic_interval, mul_upper, up
 from checker.maxofk import MaxOfKTables, table_ops
 from checker.model import ModelConfig
@@ -45,6 +45,7 @@ KINDS = {SPLIT: "split", CERTIFIED: "certified", ENUMERATED: "enumerated", GIVEN
          CERTIFIED_POSITIONS: "certified", CERTIFIED_SORTED: "certified"}
 CERTIFIED_KINDS = (CERTIFIED, CERTIFIED_POSITIONS, CERTIFIED_SORTED)
 ENUM_CHUNK = 1 << 14  # at most this many inputs per fast-path call
+ENUM_ENTRIES = 1 << 22  # and at most about this many tokens
 
 
 # --- Nodes: description, counting, children ---------------------------------------------------------
@@ -326,35 +327,81 @@ def certify_ops(K: int, V: int, node: Node, position_aware: bool) -> int:
     return (V - 1) * (maxima + (types - 1) * (2 * (K - 1) + sort) + 2 * K)
 
 
-def iter_node_inputs(K: int, node: Node, chunk: int = ENUM_CHUNK):
+def node_types(K: int, node: Node) -> list[tuple[int, int, int]]:
+    """(lo, hi, n) of the node's types that occur: the max token [m, m+1) on the r = K-1-sum n_t positions not
+    in a bin (listed even when r = 0, as the type of index 0), then each bin with n > 0, in bin order."""
+    m = node[1]
+    return [(m, m + 1, K - 1 - sum(n for n, _ in node[2]))] + [b for b in bins_of(node) if b[2] > 0]
+
+
+def placements(K: int, node: Node) -> int:
+    """Number of ways to place the node's types on the K-1 non-query positions: (K-1)! / prod n_t!."""
+    counts = [n for _, _, n in node_types(K, node)]
+    return factorial(K - 1) // prod(factorial(n) for n in counts)
+
+
+def enumeration_rows(K: int) -> int:
+    """Inputs per enumerated chunk and per fast-path batch: ENUM_CHUNK, fewer for long contexts (each input is a
+    row of K-1 tokens; a chunk's arrays stay within about ENUM_ENTRIES entries)."""
+    return max(1, min(ENUM_CHUNK, ENUM_ENTRIES // max(1, K - 1)))
+
+
+def iter_node_inputs(K: int, node: Node, chunk: int | None = None):
     """Every input of the node, each once, as int arrays [<= chunk, K-1] of non-query tokens (the query is
-    node[0]): for each placement of the types on the positions, the tokens in mixed radix."""
-    _, m, _ = node
-    types = [(m, m + 1, K - 1 - sum(n for n, _ in node[2]))] + [b for b in bins_of(node) if b[2] > 0]
+    node[0]; the arrays are column-major, a position's tokens contiguous). Input number r is placement r // W
+    (the placements of the types on the positions in lexicographic order of their type indices) with the token
+    combination r % W in mixed radix (the last position varying fastest), W = prod_t width_t^n_t the same for
+    every placement. A chunk is unranked at once: O(K T) numpy operations per chunk, none per input."""
+    types = node_types(K, node)
+    L = K - 1
+    counts = [n for _, _, n in types]
+    lows = np.array([lo for lo, _, _ in types], dtype=np.int64)
+    widths = np.array([hi - lo for lo, hi, _ in types], dtype=np.int64)
+    n_placements = placements(K, node)
+    per = prod(int(w) ** n for w, n in zip(widths.tolist(), counts))  # token combinations per placement
+    chunk = enumeration_rows(K) if chunk is None else chunk
+    # int64 unless a rank or a product of the unranking could pass 2^62 (then exact Python ints)
+    dtype = np.int64 if max(n_placements * max(1, L), per + chunk) < 1 << 62 else object
+    for start in range(0, n_placements * per, chunk):
+        stop = min(n_placements * per, start + chunk)
+        first = start // per  # the chunk's first placement
+        index = np.arange(start - first * per, stop - first * per, dtype=dtype)  # r - first * per
+        pattern = _placements_from(counts, n_placements, first, int((stop - 1) // per - first + 1), dtype)
+        pattern = np.take(pattern, (index // per).astype(np.int64), axis=1)  # [L, rows]: each position's type
+        toks = np.ascontiguousarray(lows[pattern])
+        digits = index % per
+        for i in range(L - 1, -1, -1) if per > 1 else ():
+            width = widths[pattern[i]]
+            toks[i] += (digits % width).astype(np.int64)
+            digits = digits // width
+        yield toks.T
 
-    def patterns(left: list[int], prefix: list[int]):
-        if len(prefix) == K - 1:
-            yield list(prefix)
-            return
-        for t, n in enumerate(left):
-            if n:
-                left[t] -= 1
-                prefix.append(t)
-                yield from patterns(left, prefix)
-                prefix.pop()
-                left[t] += 1
 
-    for pattern in patterns([n for _, _, n in types], []):
-        lows = np.array([types[t][0] for t in pattern], dtype=np.int64)
-        widths = [types[t][1] - types[t][0] for t in pattern]
-        total = prod(widths)
-        for start in range(0, total, chunk):
-            rest = np.arange(start, min(total, start + chunk), dtype=np.int64)
-            toks = np.empty((len(rest), K - 1), dtype=np.int64)
-            for i in range(K - 2, -1, -1):
-                toks[:, i] = rest % widths[i]
-                rest //= widths[i]
-            yield toks + lows
+def _placements_from(counts: list[int], total: int, first: int, n: int, dtype) -> np.ndarray:
+    """The placements of ranks first .. first + n - 1 (lexicographic) of the multiset with counts[t] copies of
+    type t (total = their number, the multinomial), as type indices [sum(counts), n] (position-major). Position
+    by position, with `ways` completions of a row's prefix and `left[t]` its unplaced copies of type t,
+    ways * left[t] / (positions left) completions put type t next (exact integers): the row takes the first type
+    whose range of ranks holds its rank, and its rank becomes the rank within that range."""
+    L, T = sum(counts), len(counts)
+    left = [np.full(n, c, dtype=dtype) for c in counts]
+    ways = np.full(n, total, dtype=dtype)
+    rank = np.arange(first, first + n, dtype=dtype)  # among the completions of the row's prefix, from 0
+    out = np.zeros((L, n), dtype=np.int64)
+    for i in range(L):
+        looking = np.ones(n, dtype=bool)  # the row's type is not yet found
+        new_ways = ways
+        for t in range(T):
+            split = ways * left[t] // (L - i)  # completions with type t at position i
+            here = looking & (rank < split) if t < T - 1 else looking  # the last type holds the remaining ranks
+            new_ways = np.where(here, split, new_ways)
+            left[t] -= here
+            looking &= ~here
+            if t < T - 1:
+                rank = np.where(looking, rank - split, rank)
+                out[i] += looking
+        ways = new_ways
+    return out
 
 
 def node_inputs(K: int, node: Node) -> np.ndarray:
@@ -386,7 +433,7 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
 
         def decide() -> None:
             nonlocal batched
-            toks, owner = np.concatenate(batch), np.concatenate(owners)
+            toks, owner = np.concatenate([b.T for b in batch], axis=1).T, np.concatenate(owners)  # column-major
             batch.clear()
             owners.clear()
             batched = 0
@@ -408,7 +455,7 @@ def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[
         out.update((index, 0) for index, _ in group)  # a batch may be decided before later leaves are reached
         for position, (index, node) in enumerate(group):
             for chunk in iter_node_inputs(K, node):
-                if batched + len(chunk) > ENUM_CHUNK:
+                if batched + len(chunk) > enumeration_rows(K):
                     decide()
                 batch.append(chunk)
                 owners.append(np.full(len(chunk), position))
@@ -524,23 +571,35 @@ def check(cert, tables: MaxOfKTables, progress=None) -> SchemaResult:
 
 
 ROW_STEPS = 10  # interpreted steps per row (parsing, the walk, grouping)
-PLACEMENT_STEPS = 100  # interpreted steps per placement of an enumerated leaf (its arrays and fast-path calls)
+# The enumeration (iter_node_inputs, _placements_from) and the fast path's calls for one chunk of an enumerated
+# leaf: numpy calls per position and type of the unranking, and per position for the tokens and the fast path.
+UNRANK_STEPS, CHUNK_STEPS = 8, 16
+# Element operations, in the budget's unit, per (placement, position, type) of the unranking and per (input,
+# position) to gather the tokens (a 2^14 x 300 chunk of two types: about 30 ns and 5 ns on one core).
+UNRANK_WORK, TOKEN_WORK = 2, 1
 
 
-def placements(K: int, node: Node) -> int:
-    """Number of ways to place the node's types on the non-query positions (the enumeration's outer loop)."""
-    counts = [n for n, _ in node[2]]
-    return factorial(K - 1) // (factorial(K - 1 - sum(counts)) * prod(factorial(n) for n in counts))
+def enumeration_work(config: ModelConfig, node: Node) -> int:
+    """Work of deciding every input of an enumerated leaf on the fast path: its operations (enumerate_ops), the
+    unranking of its placements, the token arrays, and the interpreted steps of each chunk."""
+    K, L = config.n_ctx, config.n_ctx - 1
+    size, n_types = node_size(K, node), len(node_types(K, node))
+    chunks = -(-size // enumeration_rows(K))
+    unranked = placements(K, node) + chunks  # a chunk unranks its placements, one of them maybe also the last's
+    return (enumerate_ops(config, size) + UNRANK_WORK * L * n_types * unranked + TOKEN_WORK * L * size
+            + PY_STEP_WORK * chunks * L * (UNRANK_STEPS * n_types + CHUNK_STEPS))
 
 
-def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
-    """(work, peak memory bytes) from the header and the witness's shape, without checking: the operations the
-    check counts except the exact path's arb operations (charged when known, as brute force does), plus the
-    interpreted steps per row and per placement of every enumerated leaf."""
+def estimate(config: ModelConfig, witness: dict, params: dict | None = None) -> tuple[int, int]:
+    """(work, peak memory bytes) from the header, the weights' bit lengths and the witness's shape, without
+    checking: the tables (table_estimate), the operations the check counts except the exact path's arb
+    operations (charged when known, as brute force does), plus the interpreted steps per row and the
+    enumeration's work per enumerated leaf (enumeration_work)."""
     V, K = config.d_vocab, config.n_ctx
     rows = witness.get("nodes")
-    ops = table_ops(config) + 2 * V * (V + K)
-    peak = 8 * 16 * V * V  # float enclosures of the tables
+    ops, peak = table_estimate(config, params)
+    ops += (2 + ARB_OP_WORK) * V * (V + K)  # the exponential factors
+    peak += 8 * 16 * V * V  # float enclosures of the tables
     if not isinstance(rows, list) or K > MAX_CONTEXT:  # the check rejects such a witness or model at once
         return ops, peak
     ms, position_qs, range_ms = set(), set(), set()
@@ -561,7 +620,7 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
             if kind == CERTIFIED_POSITIONS:
                 position_qs.add((node[0], node[1]))
         elif kind == ENUMERATED:
-            ops += enumerate_ops(config, node_size(K, node)) + PY_STEP_WORK * PLACEMENT_STEPS * placements(K, node)
+            ops += enumeration_work(config, node)
     ops += PY_STEP_WORK * ROW_STEPS * len(rows)
     ops += sum(8 * (m + 1) * (m + 2) * (V - 1) for m in ms)
     ops += sum(8 * max(1, K - 1) * (m + 1) * (V - 1) for _, m in position_qs)
@@ -570,4 +629,5 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
         peak += 8 * 8 * V * V * V + 8 * 4 * V * max(1, K - 1) * V * V  # P, X for every query, temporaries
     if range_ms:
         peak += 8 * V ** 3 * max(1, V.bit_length()) + 8 * 4096 * (V + 2 * K) * V  # sparse table, one chunk
-    return ops, peak + 8 * ENUM_CHUNK * (K + 2) * V
+    # one chunk of enumerated inputs: the unranking's arrays, the token arrays and their batch, the fast path's
+    return ops, peak + 8 * enumeration_rows(K) * (8 * (K + 2) + 8 * V)

@@ -15,14 +15,13 @@ d_vocab^3 n_ctx (r + 1)).
 from __future__ import annotations
 
 from fractions import Fraction
-from math import comb
 
 import flint
 import numpy as np
 
 from checker.budget import ARB_OP_WORK, FLOAT_ENTRY_BYTES, PY_STEP_WORK, table_estimate
 from checker.exact import INF, Dyadic, arb_float_bounds, dyadic_interval, mul_upper, sum_upper, up
-from checker.maxofk import MaxOfKTables, table_ops
+from checker.maxofk import MaxOfKTables, inputs_of_cases, table_ops
 from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
 
@@ -96,7 +95,8 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
     eupu_lo, eupu_hi = dyadic_interval(t.eupu)
     e_lo, e_hi, a_lo, a_hi = exp_bounds(t)
     ops = table_ops(t.config) + 2 * V * (V + K)
-    certified = 0
+    certified = 0  # inputs of the certified c = 0 cases; those of c >= 1 are tallied by (c, certified k)
+    tally = np.zeros((K, V), dtype=np.int64)
     certified_cases = 0
     cases: dict[tuple[int, int, int], set[int]] = {}
     with np.errstate(invalid="ignore", over="ignore"):
@@ -170,8 +170,8 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
                     ok_by_c[c][sl] = np.all(np.isfinite(f) & (f < 0), axis=2)
             for c, ok in ok_by_c.items():
                 allowed = qs == m if c == K - 1 else np.ones(len(qs), dtype=bool)  # q < m needs one m elsewhere
-                good = ok.sum(axis=1)  # certified k per q
-                certified += sum(comb(K - 1, c) * int(g) ** c for g in good[allowed])
+                good = ok.sum(axis=1)  # certified k per q: the case (q, m, c) covers C(K-1, c) good^c inputs
+                tally[c, : m + 1] += np.bincount(good[allowed], minlength=m + 1)
                 certified_cases += int(ok[allowed].sum())
                 if collect:
                     for q in qs[allowed]:
@@ -179,7 +179,7 @@ def cubic_counts(t: MaxOfKTables, direct_path: str = "joint", collect: bool = Fa
             ops += len(qs) * m * (K - 1) * n_out * (6 + int(np.log2(K) + 1))
             if progress is not None:
                 progress(m + 1, V)
-    out = {"correct": certified, "certified_cases": certified_cases, "ops": ops}
+    out = {"correct": certified + inputs_of_cases(K, tally), "certified_cases": certified_cases, "ops": ops}
     if collect:
         out["cases"] = cases
     return out
@@ -210,7 +210,7 @@ COMPLEXITY = {"separate": "d_vocab^3 n_ctx log n_ctx", "joint": "d_vocab^4 / 3",
               "top-outputs": "d_vocab^3 n_ctx log n_ctx (top_outputs + 1)"}
 
 
-def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+def estimate(config: ModelConfig, witness: dict, params: dict | None = None) -> tuple[int, int]:
     """(work, peak memory in bytes) of the check from the header and the witness's direct_path: the operation
     count of `cubic_counts` in closed form (its per-case term weighted by CASE_OP_WORK), plus the Python-level
     steps of its loops over blocks and positions."""
@@ -220,8 +220,8 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     if direct_path == "top-outputs" and not (type(top) is int and 0 <= top <= max(0, V - 2)):
         direct_path = "per-output"  # rejected by check; estimated as the costliest
     direct_path = direct_path if direct_path in DIRECT_PATH else "per-output"  # the costliest
-    n_out = {"per-output": V - 1, "top-outputs": (top or 0) + 1}.get(direct_path, 1)
-    work, memory = table_estimate(config)
+    n_out = V - 1 if direct_path == "per-output" else top + 1 if direct_path == "top-outputs" else 1
+    work, memory = table_estimate(config, params)
     work += 2 * V * (V + K) + ARB_OP_WORK * V * (V + K)
     log_k = 6 + int(np.log2(K) + 1)
     steps = 0
@@ -239,12 +239,15 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
         if m == 0 or K == 1:
             continue
         work += CASE_OP_WORK * q * m * (K - 1) * n_out * log_k
-        steps += -(-q // _block(m, n_out, K)) * (4 * K + 10) + 3 * K
+        steps += -(-q // _block(m, n_out, K)) * (4 * K + 10) + 8 * K
     work += PY_STEP_WORK * steps
+    # inputs_of_cases: K - 1 steps for each certified-token count g < d_vocab, each a few operations on integers
+    # below (2 d_vocab)^K
+    work += (V - 1) * (K - 1) * (3 * PY_STEP_WORK + 5 * -(-K * (V.bit_length() + 1) // 64))
     w_entries = V * V * n_out  # the [q, t, J] arrays of the last (largest) max m
     if direct_path == "top-outputs":
         w_entries += V * K  # and its per-output max-token terms [q, j, i]
-    memory += FLOAT_ENTRY_BYTES * (10 * V * V + 4 * V * K + 5 * w_entries + 6 * max(BLOCK_ENTRIES, V * n_out * K))
+    memory += FLOAT_ENTRY_BYTES * (10 * V * V + 5 * V * K + 5 * w_entries + 6 * max(BLOCK_ENTRIES, V * n_out * K))
     return work, memory
 
 

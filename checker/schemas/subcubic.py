@@ -24,14 +24,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import chain
-from math import comb
 
 import flint
 import numpy as np
 
 from checker.budget import ARB_OP_WORK, FLOAT_ENTRY_BYTES, PY_STEP_WORK, table_estimate
 from checker.exact import INF, Dyadic, dyadic_interval, mul_upper, sum_upper, up
-from checker.maxofk import MaxOfKTables, table_ops
+from checker.maxofk import MaxOfKTables, inputs_of_cases, table_ops
 from checker.model import ModelConfig
 from checker.schemas import Rejected, SchemaResult
 from checker.schemas.cubic import score_exp_bounds, top_outputs_of
@@ -303,13 +302,14 @@ def certified_count(bounds: SubcubicBounds, gaps: np.ndarray, near_max: str = "d
             if collect:
                 for a, b, c, k in rows[good].tolist():
                     refined.setdefault((a, b, c), set()).add(k)
-    total = 0
+    # a case (q, m, c) covers C(K-1, c) tokens^c inputs (one for c = 0): tallied by (c, tokens)
+    tally = np.zeros((K, V), dtype=np.int64)
+    np.add.at(tally, (np.nonzero(valid)[2], tokens[valid]), 1)
+    total = int(tally[0].sum()) + inputs_of_cases(K, tally)
     cases = {}
-    for qi, mi, c in zip(*np.nonzero(valid)):
-        total += 1 if c == 0 else comb(K - 1, int(c)) * int(tokens[qi, mi, c]) ** int(c)
-        if collect:
-            key = (int(qi), int(mi), int(c))
-            cases[key] = set() if c == 0 else set(range(int(mi - gaps[qi, mi, c]) + 1)) | refined.get(key, set())
+    for qi, mi, c in zip(*np.nonzero(valid)) if collect else ():
+        key = (int(qi), int(mi), int(c))
+        cases[key] = set() if c == 0 else set(range(int(mi - gaps[qi, mi, c]) + 1)) | refined.get(key, set())
     out = {"count": total, "failing": claimed & ~ok, "ops": ops}
     if collect:
         out["cases"] = cases
@@ -387,13 +387,13 @@ def _claimed_and_refined(gaps, V: int, K: int) -> tuple[int, int]:
     return int(np.count_nonzero(rows)), int(np.maximum(rows[:, 1:] - 1, 0).sum())
 
 
-def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
+def estimate(config: ModelConfig, witness: dict, params: dict | None = None) -> tuple[int, int]:
     """(work, peak memory in bytes) of the check from the header and the witness's shape: the tables (without
     EQKE for low-rank attention), the exponential enclosures, the O(d_vocab^2 n_ctx) bounds, the claimed cases
     and the refined tokens, counted as `check` counts them, plus the Python-level steps per claimed case."""
     V, K, h = config.d_vocab, config.n_ctx, config.d_head
     witness = witness if isinstance(witness, dict) else {}
-    work, memory = table_estimate(config)
+    work, memory = table_estimate(config, params)
     if witness.get("attention") == "low-rank":
         factor = witness.get("query_factor")
         r = len(factor[0]) if isinstance(factor, list) and factor and isinstance(factor[0], list) else h
@@ -405,6 +405,7 @@ def estimate(config: ModelConfig, witness: dict) -> tuple[int, int]:
     log_k = 10 + int(np.log2(K) + 1)
     work += ARB_OP_WORK * (2 * V * V + V * K) + V * V * (3 * K + 12)
     work += claimed * (K * log_k + PY_STEP_WORK) + refined * (4 * V + K * log_k + top * (12 + 2 * K + K * log_k))
+    work += (V - 1) * (K - 1) * (3 * PY_STEP_WORK + 5 * -(-K * (V.bit_length() + 1) // 64))  # inputs_of_cases
     refine_chunk = min(refined, max(1, (1 << 22) // max(V, 1)))
     memory += FLOAT_ENTRY_BYTES * (16 * V * V + 3 * K * V * V + 8 * V * V * K + 12 * refined + 6 * refine_chunk * V)
     memory += 64 * V * V * K  # the witness's gaps as Python lists
