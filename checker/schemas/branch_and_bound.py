@@ -417,7 +417,7 @@ def enumerate_ops(cfg: ModelConfig, size: int) -> int:
 
 def _enumerated_counts(tables: MaxOfKTables, leaves: list, stats: dict) -> dict[int, int]:
     """Proven-correct inputs per enumerated leaf (row index -> count), brute force's evaluator, by query. The
-    inputs of a query's leaves are decided in batches of up to ENUM_CHUNK (each input's verdict is its own)."""
+    inputs of a query's leaves are decided in batches of up to enumeration_rows(K) (each input's verdict is its own)."""
     K = tables.config.n_ctx
     exact = ExactEvaluator(tables)
     float_tables = fast_path_tables(tables)
