@@ -90,7 +90,7 @@ class SortedScreen:
             grown[: len(self.rows)] = self.worst[: len(self.rows)]
             self.worst = grown
         width = max(hi - lo for _, lo, hi in keys)
-        chunk = max(1, SCREEN_ELEMENTS // (width * self.P.shape[2]))
+        chunk = max(1, SCREEN_ELEMENTS // max(1, width * self.P.shape[2]))  # d_vocab 1: no wrong output
         offsets = torch.arange(width, device=self.device)
         for start in range(0, len(keys), chunk):
             part = torch.tensor(keys[start: start + chunk], dtype=torch.int64, device=self.device)
@@ -114,7 +114,7 @@ class SortedScreen:
         counts = torch.tensor(counts, dtype=torch.int64, device=self.device)
         qs = torch.tensor([node[0] for node in nodes], dtype=torch.int64, device=self.device)
         out = []
-        chunk = max(1, SCREEN_ELEMENTS // (max(width, K - 1) * self.P.shape[2]))
+        chunk = max(1, SCREEN_ELEMENTS // max(1, max(width, K - 1) * self.P.shape[2]))
         inf = torch.tensor(float("inf"), dtype=torch.float64, device=self.device)
         for start in range(0, len(nodes), chunk):
             q, count = qs[start: start + chunk], counts[start: start + chunk]
@@ -155,7 +155,8 @@ class Search:
         self.step_gain: list[int] = []  # certified inputs (enumerated leaves are counted when written)
         self.evaluated = 0
         self.enum_per_input = enumerate_ops(cfg, 1)
-        self.leaf_cost = sorted_ops(self.K, self.V, (0, 0, ((0, 0),) * 2))
+        # at least 1: with d_vocab 1 (no wrong output) a leaf costs nothing, and the rates below divide by it
+        self.leaf_cost = max(1, sorted_ops(self.K, self.V, (0, 0, ((0, 0),) * 2)))
         self.roots = list(roots(self.V, self.K))
         self.roots_first = roots_first
         if max_evaluated is None:  # with a limit: the roots and as many nodes as it could pay leaves for
@@ -287,7 +288,7 @@ class Search:
                 node, kind = nodes[i], kinds[i]
                 ops = (sorted_ops(self.K, self.V, node) if kind == CERTIFIED_SORTED
                        else certify_ops(self.K, self.V, node, kind == CERTIFIED_POSITIONS))
-                heapq.heappush(heap, (-size / ops, len(heap), "certify", node, size, kind))
+                heapq.heappush(heap, (-size / max(1, ops), len(heap), "certify", node, size, kind))  # d_vocab 1: 0 ops
             certified = []
         for size, i in certified:
             self.fate[nodes[i]] = ("certified", len(self.step_cost), kinds[i])

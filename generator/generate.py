@@ -63,6 +63,32 @@ def top_outputs_option(options: dict, default: int, strategy: str) -> int:
     return top
 
 
+def proof_length_budget(value) -> float:
+    """A proof-length budget (`--budget N`, or the option budget=N) as a float: a positive, finite number, else
+    ValueError (nan or inf would silently mean "no limit", 0 or less "nothing fits")."""
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        budget = float("nan")
+    if not (0 < budget < float("inf")):
+        raise ValueError(f"the proof-length budget must be a positive finite number (e.g. --budget 1e8), got "
+                         f"{value!r}; leave it out for no limit")
+    return budget
+
+
+def clamped_top_outputs(options: dict, witness: dict) -> tuple[int, int] | None:
+    """(asked, used) when the top_outputs option asked for more outputs than the model has candidates (d_vocab - 2,
+    beyond which every wrong output is checked one by one), else None."""
+    if "top_outputs" not in options:
+        return None
+    try:
+        asked = int(options["top_outputs"])
+    except ValueError:
+        return None
+    used = int(witness.get("top_outputs", 0))  # absent means 0
+    return (asked, used) if used != asked else None
+
+
 def cubic_witness(cfg: ModelConfig, options: dict) -> dict:
     """The cubic witness for options direct_path (default joint; per-output is tighter, separate and
     top-outputs cubic) and, with top-outputs, top_outputs (default DEFAULT_TOP_OUTPUTS, at most d_vocab - 2)."""
@@ -99,7 +125,28 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
                       budget: Budget | None = None) -> tuple[Certificate, dict]:
     """Search for a witness, compute its exact bound with the checker's library, return the certificate.
 
-    With a budget, a strategy whose estimated work or memory exceeds it raises OverBudget before any search."""
+    The device is checked first, whatever the strategy (generator.model.pick_device: one this torch build or
+    machine lacks is a ValueError), and so is a proof-length budget (option budget: positive and finite). With a
+    budget, a strategy whose estimated work or memory exceeds it raises OverBudget before any search."""
+    if device is not None:
+        from generator.model import pick_device
+
+        device = str(pick_device(device))
+    options = dict(options or {})
+    if strategy in ("auto", "branch-and-bound") and "budget" in options:
+        options["budget"] = proof_length_budget(options["budget"])
+    cert, info = _build(cfg, params, strategy, options, device, progress, budget)
+    top = max(0, cfg.d_vocab - 2)  # beyond, every wrong output is checked one by one: the value used is this
+    if strategy in ("cubic", "subcubic") and str(options.get("top_outputs", "")).isdigit() \
+            and int(options["top_outputs"]) > top:
+        info["notes"] = [f"top_outputs={options['top_outputs']} is more than this model's d_vocab - 2 = {top} "
+                         f"candidate outputs: top_outputs={top} used (every wrong output checked one by one)"]
+    return cert, info
+
+
+def _build(cfg: ModelConfig, params: dict[str, np.ndarray], strategy: str, options: dict | None, device: str | None,
+           progress: bool, budget: Budget | None) -> tuple[Certificate, dict]:
+    """build_certificate once its device and budget option are checked."""
     start = time.perf_counter()
     if strategy == "auto":
         return _auto(cfg, params, dict(options or {}), device, progress, budget)
@@ -135,7 +182,13 @@ def build_certificate(cfg: ModelConfig, params: dict[str, np.ndarray], strategy:
     seconds = time.perf_counter() - start
     cert.meta = {"generator": f"certify {__version__}", "generation_seconds": f"{seconds:.2f}",
                  "proof_length": str(verdict.result.proof_length)}
-    return cert, {"seconds": seconds, "verdict": verdict, "variant": variant_name(strategy, dict(options or {}))}
+    shown = dict(options or {})
+    info = {"seconds": seconds, "verdict": verdict}
+    clamped = clamped_top_outputs(shown, witness) if strategy in ("cubic", "subcubic") else None
+    if clamped is not None:  # the name says the value used (build_certificate adds a note saying why)
+        shown["top_outputs"] = clamped[1]
+    info["variant"] = variant_name(strategy, shown)
+    return cert, info
 
 
 def brute_force_length(cfg: ModelConfig) -> int:
@@ -143,22 +196,29 @@ def brute_force_length(cfg: ModelConfig) -> int:
     return cfg.d_vocab ** cfg.n_ctx * 2 * (cfg.n_ctx + 1) * cfg.d_vocab
 
 
-def _auto(cfg, params, options, device, progress, resources: Budget | None = None):
-    """The tightest certificate whose proof length is within options['budget'] (default: no limit), among the
-    candidates whose estimated cost fits the work and memory budget (default: checker.budget's defaults).
+def auto_candidates(cfg: ModelConfig, budget: float = float("inf")) -> list[tuple[str, dict]]:
+    """auto's candidates, cheapest kinds first: the subcubic search's default variants (with a proof-length
+    budget, all 28 of its grid), the four cubic direct paths, branch-and-bound (with the proof-length budget, if
+    any, as its own), and brute force when its proof length fits that budget. `_tightest` skips any whose
+    estimated work or memory is over --max-work or --max-memory before building it."""
+    grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
+    candidates = [("subcubic", opts) for opts in grid]
+    candidates += [("cubic", {"direct_path": path}) for path in CUBIC_DIRECT_PATH]
+    candidates.append(("branch-and-bound", {} if budget == float("inf") else {"budget": budget}))
+    if brute_force_length(cfg) <= budget:
+        candidates.append(("brute-force", {}))
+    return candidates
 
-    Without a proof-length budget the candidates are the tightest variant of each kind (the subcubic search's
-    default variants, the three cubic variants, brute force); with one, the full subcubic grid as well."""
+
+def _auto(cfg, params, options, device, progress, resources: Budget | None = None):
+    """The tightest certificate whose proof length is within options['budget'] (default: no limit), among
+    `auto_candidates` whose estimated cost fits the work and memory budget (default: checker.budget's defaults);
+    at equal bounds, the shortest proof."""
     budget = float(options.pop("budget", "inf"))
     if options:
         raise ValueError(f"unknown auto options: {sorted(options)} (known: budget)")
     resources = resources or Budget()
-    grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
-    candidates = [("subcubic", opts) for opts in grid]
-    candidates += [("cubic", {"direct_path": path}) for path in CUBIC_DIRECT_PATH]
-    if cfg.d_vocab ** cfg.n_ctx <= 1 << 25 and brute_force_length(cfg) <= budget:
-        candidates.append(("brute-force", {}))
-    best = _tightest(cfg, params, candidates, budget, device, progress, resources)
+    best = _tightest(cfg, params, auto_candidates(cfg, budget), budget, device, progress, resources)
     if best is None:
         raise OverBudget(f"over budget: no strategy fits (proof length <= {budget:g}, estimated work <= "
                          f"{format_count(resources.max_work)} operations, memory <= "
@@ -178,8 +238,14 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
     progress_lines = progress and sys.stderr.isatty()
     if table_ops(cfg, with_eqke=False) > budget:  # every candidate's proof length counts the tables' products
         return None
+    settled = False  # a branch-and-bound tree that gives up no input: brute force cannot do better
     for i, (strategy, opts) in enumerate(candidates):
         name = variant_name(strategy, opts)
+        if strategy == "brute-force" and settled:
+            if progress_lines:
+                print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, the branch-and-bound tree gives up no "
+                      f"input with a shorter proof", file=sys.stderr, flush=True)
+            continue
         if resources is not None:
             work, memory = estimate_strategy(cfg, strategy, opts)
             if work > resources.max_work or memory > resources.max_memory:
@@ -190,7 +256,7 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
         if progress_lines:
             print(f"auto {i + 1}/{len(candidates)}: {name} ...", file=sys.stderr, flush=True)
         try:
-            cert, info = build_certificate(cfg, params, strategy, dict(opts), device, progress, resources)
+            cert, info = _build(cfg, params, strategy, dict(opts), device, progress, resources)
         except OverBudget as exc:  # the witness built turned out over the budget
             if progress_lines:
                 print(f"auto {i + 1}/{len(candidates)}: {name}: skipped, {exc}", file=sys.stderr, flush=True)
@@ -198,6 +264,8 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
         key = (cert.claim, -info["verdict"].result.proof_length)
         if -key[1] <= budget and (best is None or key > best[0]):
             best = (key, cert, info)
+        if strategy == "branch-and-bound" and _settles_brute_force(cfg, info["verdict"].result):
+            settled = True
     if best is None:
         return None
     _, cert, info = best
@@ -205,6 +273,13 @@ def _tightest(cfg, params, candidates, budget, device, progress, resources: Budg
     cert.meta["generation_seconds"] = f"{info['seconds']:.2f}"
     cert.meta["search"] = f"tightest of {len(candidates)} candidates"
     return cert, info
+
+
+def _settles_brute_force(cfg: ModelConfig, result) -> bool:
+    """Whether a checked branch-and-bound result makes brute force pointless: no input given up, so its bound
+    counts every input that brute force's evaluator could (certified leaves are all correct, enumerated ones use
+    that evaluator), with a proof no longer than brute force's (which is at least brute_force_length)."""
+    return result.details.get("inputs_given_up") == 0 and result.proof_length <= brute_force_length(cfg)
 
 
 SUBCUBIC_AXES = {"direct_path": DIRECT_PATH, "attention": ATTENTION, "attention_error": ATTENTION_ERROR,

@@ -544,3 +544,36 @@ def test_enumerated_counts_in_batches_are_each_leafs_own(monkeypatch, chunk):
             for index, node in leaves}
     assert got == want
     assert len({node[0] for _, node in leaves}) < len(leaves)  # some query has several leaves
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+@pytest.mark.parametrize("budget", [None, 1e6])
+def test_one_token_vocabulary(K, budget):
+    """d_vocab 1: no wrong output, every input correct. The search (whose leaf cost was 0: a ZeroDivisionError)
+    certifies all of it, in both step orders (a budget runs both), and the checker agrees with the reference."""
+    from conftest import random_params
+
+    cfg = ModelConfig(d_vocab=1, d_model=4, d_head=4, n_ctx=K)
+    params = random_params(cfg, K)
+    witness = _search(cfg, params, budget)
+    verdict = _check(cfg, params, witness)
+    assert verdict.verdict == "accepted", verdict.reason
+    assert verdict.bound == exhaustive_accuracy(params) == 1
+
+
+def test_cli_one_token_vocabulary(tmp_path):
+    pytest.importorskip("torch", reason="certify generate needs the generator extra (torch)")
+    from conftest import random_params
+
+    from generator.cli import main
+    from generator.modelio import save_model
+
+    cfg = ModelConfig(d_vocab=1, d_model=4, d_head=4, n_ctx=3)
+    model = tmp_path / "m.safetensors"
+    save_model(str(model), cfg, random_params(cfg, 0), {})
+    for extra in ([], ["--budget", "1e6"]):
+        out = tmp_path / "b.cert"
+        assert main(["generate", str(model), "--strategy", "branch-and-bound", *extra, "--quiet",
+                     "-o", str(out)]) == 0
+        v = check_file(str(out))
+        assert v.verdict == "accepted" and v.bound == 1

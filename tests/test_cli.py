@@ -167,3 +167,111 @@ def test_generate_shows_progress_on_a_terminal_and_quiet_silences_it(tiny_model,
     assert f"{strategy} (exact check)" in err
     code, err = _on_a_terminal(["generate", tiny_model, "--strategy", strategy, "-q", "-o", str(tmp_path / "b.cert")])
     assert code == 0 and "exact check" not in err, err
+
+
+STRATEGY_NAMES = ["auto", "brute-force", "cubic", "subcubic", "branch-and-bound"]
+
+
+def _absent_cuda():
+    import torch
+
+    return "cuda" if torch.version.cuda is None else "cuda:99"  # no CUDA in this build, or no such device
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("device", ["tpu", "cuda-absent"])
+def test_generate_refuses_an_unusable_device_whatever_the_strategy(tiny_model, tmp_path, strategy, device):
+    device = _absent_cuda() if device == "cuda-absent" else device
+    out = tmp_path / "a.cert"
+    p = _certify("generate", tiny_model, "--strategy", strategy, "--device", device, "-o", str(out))
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"--device {device}:" in p.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_build_certificate_checks_the_device_for_every_strategy(strategy):
+    """The library entry (the sweep's) checks the device too, before any search."""
+    from conftest import random_params
+
+    from checker.model import ModelConfig
+    from generator.generate import build_certificate
+
+    cfg = ModelConfig(d_vocab=4, d_model=4, d_head=4, n_ctx=2)
+    for device in ("tpu", _absent_cuda()):
+        with pytest.raises(ValueError, match=f"--device {device}:"):
+            build_certificate(cfg, random_params(cfg, 0), strategy, {}, device=device, progress=False)
+    cert, _ = build_certificate(cfg, random_params(cfg, 0), strategy, {}, device="cpu", progress=False)
+    assert cert.schema in ("brute-force", "cubic", "subcubic", "branch-and-bound")
+
+
+@pytest.mark.parametrize("strategy, flags", [
+    ("branch-and-bound", ["--option", "budget=nan"]),
+    ("branch-and-bound", ["--option", "budget=inf"]),
+    ("branch-and-bound", ["--option", "budget=0"]),
+    ("branch-and-bound", ["--option", "budget=-3e6"]),
+    ("branch-and-bound", ["--option", "budget=lots"]),
+    ("branch-and-bound", ["--budget", "nan"]),
+    ("auto", ["--budget", "nan"]),
+    ("auto", ["--budget", "inf"]),
+    ("auto", ["--budget", "0"]),
+    ("auto", ["--option", "budget=nan"]),
+])
+def test_generate_refuses_a_non_finite_or_non_positive_budget(tiny_model, tmp_path, strategy, flags):
+    out = tmp_path / "a.cert"
+    p = _certify("generate", tiny_model, "--strategy", strategy, *flags, "-o", str(out))
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "budget must be a positive finite number" in p.stderr and not out.exists()
+
+
+def test_build_certificate_refuses_a_nan_budget_option():
+    """`budget=nan` in a library call (a sweep's strategy options) is refused, not read as "no limit"."""
+    from conftest import random_params
+
+    from checker.model import ModelConfig
+    from generator.generate import build_certificate
+
+    cfg = ModelConfig(d_vocab=4, d_model=4, d_head=4, n_ctx=2)
+    for strategy in ("branch-and-bound", "auto"):
+        with pytest.raises(ValueError, match="positive finite"):
+            build_certificate(cfg, random_params(cfg, 0), strategy, {"budget": "nan"}, progress=False)
+
+
+@pytest.mark.parametrize("strategy, options", [
+    ("cubic", ["--option", "direct_path=top-outputs", "--option", "top_outputs=99"]),
+    ("subcubic", ["--option", "direct_path=query-max", "--option", "top_outputs=99"]),
+    ("subcubic", ["--option", "top_outputs=99"]),  # the searched variants
+])
+def test_generate_says_which_top_outputs_it_used(tiny_model, tmp_path, strategy, options):
+    """d_vocab 5: at most 3 candidate outputs; the written line names the value used and a warning says why."""
+    from checker.certificate import read_certificate
+
+    out = tmp_path / "a.cert"
+    p = _certify("generate", tiny_model, "--strategy", strategy, *options, "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "top_outputs=3" in p.stdout and "top_outputs=99" not in p.stdout, p.stdout
+    assert "warning: top_outputs=99 is more than this model's d_vocab - 2 = 3" in p.stderr, p.stderr
+    assert read_certificate(str(out)).witness["top_outputs"] == 3
+
+
+def test_generate_keeps_a_top_outputs_that_fits_without_a_warning(tiny_model, tmp_path):
+    p = _certify("generate", tiny_model, "--strategy", "cubic", "--option", "direct_path=top-outputs",
+                 "--option", "top_outputs=2", "-o", str(tmp_path / "a.cert"))
+    assert p.returncode == 0 and "top_outputs=2" in p.stdout and "warning" not in p.stderr, (p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("command", [["generate", MODEL, "-o", "a.cert"], ["eval", MODEL]])
+def test_a_bad_size_names_the_accepted_suffixes(command):
+    p = _certify(*command, "--max-memory", "4Q")
+    assert p.returncode == 2, p.stderr
+    assert "invalid parse_size value" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert "--max-memory: not a size: '4Q'" in p.stderr and "K, M, G or T" in p.stderr, p.stderr
+
+
+def test_the_missing_extra_hint_names_an_install_that_works():
+    """No package index serves compact-proofs: the hint is the install from a checkout."""
+    from generator.cli import _extra_message
+
+    message = _extra_message("generate", ["torch"])
+    assert "pip install '.[generator]'" in message and "compact-proofs[" not in message, message
