@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,8 +103,12 @@ def _train_in_portable_process(cfg: ModelConfig, tcfgs: list[TrainConfig], progr
     with tempfile.TemporaryDirectory(prefix="certify-train-") as tmp:
         out = os.path.join(tmp, "trained.npz")
         spec = {"config": asdict(cfg), "trainings": [asdict(t) for t in tcfgs], "progress": progress, "out": out}
-        child = subprocess.run([sys.executable, "-c", "from generator.train import _portable_child; _portable_child()"],
-                               input=json.dumps(spec), text=True, env=env, stdout=subprocess.PIPE)
+        code = ("import signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "  # Ctrl-C: no traceback from the child
+                "from generator.train import _portable_child; _portable_child()")
+        child = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), text=True, env=env,
+                               stdout=subprocess.PIPE)
+        if child.returncode == -signal.SIGINT:
+            raise KeyboardInterrupt
         if child.returncode != 0:
             raise RuntimeError(f"training in the portable arithmetic failed (child exit {child.returncode})")
         metas = json.loads(child.stdout.strip().splitlines()[-1])
