@@ -290,7 +290,9 @@ def _ignore_sigint() -> None:
 
 
 RAY_CONNECT_TIMEOUT_S = 10  # for the head node to accept a TCP connection at --ray-address HOST:PORT
-RAY_JOIN_LIMIT_S = 55  # for ray.init to join; its one attempt at an address that does not answer takes about 45 s
+# For ray.init to join (a healthy cluster takes seconds); its one attempt at an address where something else listens
+# takes about 45 s, so that the whole command, imports included, ends within a minute.
+RAY_JOIN_LIMIT_S = 40
 
 
 class RayAddressError(ValueError):

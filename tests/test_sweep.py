@@ -294,6 +294,7 @@ def _stop_nodes(nodes: list[subprocess.Popen]) -> None:
     """End `ray start --block` nodes and every process each started (its own process group), never another Ray:
     SIGTERM, then SIGKILL for what is left after a few seconds."""
     def alive(proc) -> bool:
+        proc.poll()  # reap the `ray start` process itself once it has ended
         try:
             os.killpg(proc.pid, 0)
             return True
@@ -330,6 +331,9 @@ def ray_cluster(tmp_path):
         token = subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, capture_output=True, text=True,
                                timeout=120, check=True).stdout.strip()
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # the recipe's export, on every node
+        # the other node and the driver stand for other machines: only the head's HOME holds the token file
+        elsewhere = {**env, "HOME": os.path.join(home, "elsewhere")}
+        os.mkdir(elsewhere["HOME"])
         port = _free_port()
         address = f"127.0.0.1:{port}"
         common = ["--block", "--num-cpus", "1", "--disable-usage-stats", "--object-store-memory", str(100 << 20)]
@@ -339,12 +343,12 @@ def ray_cluster(tmp_path):
                                       stderr=subprocess.STDOUT, start_new_session=True))
         _wait_for(lambda: _answers(port), nodes[0], tmp_path / "node0.log")
         nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, "--dashboard-agent-listen-port",
-                                       str(_free_port()), *common], env=env, stdout=logs[1],
+                                       str(_free_port()), *common], env=elsewhere, stdout=logs[1],
                                       stderr=subprocess.STDOUT, start_new_session=True))
         _wait_for(lambda: "2.0 CPU" in subprocess.run(
             [ray_cli, "status", "--address", address], env=env, capture_output=True, text=True, timeout=60).stdout,
                   nodes[1], tmp_path / "node1.log")
-        yield address, env
+        yield address, elsewhere
     finally:
         _stop_nodes(nodes)
         shutil.rmtree(home, ignore_errors=True)
@@ -496,3 +500,25 @@ def test_sweep_report_plots_show_what_their_legends_say(local_sweep):
         dashed = {to_rgba(c) for c, style in panel["lines"] if style == "--"}
         assert len(dashed) == (0 if ref is None else 2) and not dashed & ({to_rgba("black")} | medians)
     assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_ray_address_where_something_else_listens_ends_in_one_line(tmp_path):
+    """A port that accepts connections but speaks no Ray: Ray's own attempt would take minutes; the sweep gives up
+    after RAY_JOIN_LIMIT_S (3 s here instead of 40, so that the test is quick) with one line naming the address."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    import socket
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with socket.socket() as listener:
+        listener.bind(("", 0))
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        code = ("import sys, generator.sweep as s; s.RAY_JOIN_LIMIT_S = 3; from generator.cli import main; "
+                f"sys.exit(main(['sweep', '--configs', '3x8', '--seeds', '1', '--strategies', 'cubic', '--out', "
+                f"{str(tmp_path / 's')!r}, '--executor', 'ray', '--ray-address', {address!r}]))")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                              env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"certify: error: --ray-address {address}: no Ray cluster answered there within 3 s")
+    assert not os.path.exists(tmp_path / "s")
