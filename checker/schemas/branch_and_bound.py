@@ -381,26 +381,27 @@ def _placements_from(counts: list[int], total: int, first: int, n: int, dtype) -
     """The placements of ranks first .. first + n - 1 (lexicographic) of the multiset with counts[t] copies of
     type t (total = their number, the multinomial), as type indices [sum(counts), n] (position-major). Position
     by position, with `ways` completions of a row's prefix and `left[t]` its unplaced copies of type t,
-    ways * left[t] / (positions left) completions put type t next (exact integers): the row takes the first type
-    whose range of ranks holds its rank, and its rank becomes the rank within that range."""
+    ways * left[t] / (positions left) completions put type t next (exact integers, adding up to ways): the row
+    takes the first type whose range of ranks holds its rank, and its rank becomes the rank within that range."""
     L, T = sum(counts), len(counts)
     left = [np.full(n, c, dtype=dtype) for c in counts]
     ways = np.full(n, total, dtype=dtype)
     rank = np.arange(first, first + n, dtype=dtype)  # among the completions of the row's prefix, from 0
     out = np.zeros((L, n), dtype=np.int64)
     for i in range(L):
-        looking = np.ones(n, dtype=bool)  # the row's type is not yet found
-        new_ways = ways
-        for t in range(T):
+        looking = None  # the rows whose type at position i is after t (None: all of them)
+        rest = ways  # a row's completions from its type on: its type's share once found, else what is left
+        for t in range(T - 1):
             split = ways * left[t] // (L - i)  # completions with type t at position i
-            here = looking & (rank < split) if t < T - 1 else looking  # the last type holds the remaining ranks
-            new_ways = np.where(here, split, new_ways)
+            here = rank < split if looking is None else looking & (rank < split)
+            passed = ~here if looking is None else looking & ~here
             left[t] -= here
-            looking &= ~here
-            if t < T - 1:
-                rank = np.where(looking, rank - split, rank)
-                out[i] += looking
-        ways = new_ways
+            rank = np.where(passed, rank - split, rank)
+            rest = np.where(passed, rest - split, np.where(here, split, rest))
+            out[i] += passed
+            looking = passed
+        left[T - 1] -= 1 if looking is None else looking  # the rows left take the last type, with the rest
+        ways = rest
     return out
 
 
