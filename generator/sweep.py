@@ -369,6 +369,8 @@ class RayExecutor:
         else:
             import logging
 
+            # a local instance is private to this sweep: Ray's notice that it enabled token authentication is noise
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
             ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING if quiet else logging.INFO)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))

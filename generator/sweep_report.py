@@ -297,6 +297,12 @@ def _plot_distributions(rows, truth, path: str, reference: dict | None = None) -
     _save(_distributions_figure(rows, truth, reference), path)
 
 
+def _suptitle(fig, first: str, second: str) -> None:
+    """The figure's title on one line, or on two where the figure is one panel wide."""
+    fig.suptitle(f"{first} {second}" if fig.get_figwidth() > 6 else f"{first}\n{second}",
+                 fontsize=12 if fig.get_figwidth() > 6 else 10)
+
+
 def _save(fig, path: str) -> None:
     import matplotlib.pyplot as plt
 
@@ -308,6 +314,8 @@ def _frontier_figure(rows, truth):
     """Per config: normalized bound against proof length, every seed, with the Pareto frontier (the best
     normalized bound reached at or below each proof length, over all seeds) where it has a step to draw. The
     legend names what is drawn."""
+    from matplotlib.ticker import MaxNLocator
+
     configs = _configs(rows)
     strategies = sorted({r["strategy"] for r in rows if r["verdict"] == "accepted"})
     plt, fig, axes = _grid(len(configs))
@@ -330,6 +338,7 @@ def _frontier_figure(rows, truth):
         if points:
             _log_ticks(ax, [r["proof_length"] for r, _ in points])
             ax.set_ylim(*_limit_to_one([v for _, v in points]))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
         ax.set_title(f"{config} (K x d_vocab)", fontsize=10)
         ax.set_xlabel("proof length (checker operations)", fontsize=8)
         ax.set_ylabel("bound / true accuracy", fontsize=8)
@@ -340,7 +349,7 @@ def _frontier_figure(rows, truth):
     if frontier_drawn:
         handles.append(plt.Line2D([], [], color="black", label="Pareto frontier (best at or below each length)"))
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Normalized certified bound against proof length, one point per seed and strategy")
+    _suptitle(fig, "Normalized certified bound against proof length,", "one point per seed and strategy")
     rows_of_legend = -(-len(handles) // 3)
     fig.tight_layout(rect=(0, (0.2 * rows_of_legend + 0.25) / fig.get_figheight(), 1, 0.96))  # room for the legend
     return fig
@@ -356,6 +365,7 @@ def _distributions_figure(rows, truth, reference: dict | None = None):
     median), with the paper's mean cubic and best subcubic bounds / true accuracy as dashed lines where published;
     the legend names only the lines drawn."""
     import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
     configs = _configs(rows)
     plt, fig, axes = _grid(len(configs))
@@ -379,6 +389,7 @@ def _distributions_figure(rows, truth, reference: dict | None = None):
                 drawn.add(key)
         if values:
             ax.set_xlim(*_limit_to_one(values))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))  # a few labels: they never touch
         ax.set_title(f"{config} (K x d_vocab)", fontsize=10)
         ax.set_xlabel("bound / true accuracy", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
@@ -386,6 +397,6 @@ def _distributions_figure(rows, truth, reference: dict | None = None):
     handles = [plt.Line2D([], [], color=c, linestyle="--", label=label) for k, c, label in PAPER_LINES if k in drawn]
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle("Distribution of each strategy's normalized bound across seeds")
+    _suptitle(fig, "Distribution of each strategy's normalized bound", "across seeds")
     fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 0.96))
     return fig
