@@ -1,6 +1,7 @@
 """Work and memory budgets: refuse a check (or a generator command) whose estimate exceeds them, before any
-heavy work. Every schema module exposes `estimate(config, witness, params=None) -> (work, memory bytes)`; this module calls
-it through the schema registry, so a new schema plugs in without changes here.
+heavy work. Every schema module exposes `estimate(config, witness, params=None) -> (work, memory bytes)`
+(params: the weights, whose bit lengths the tables' estimate charges); this module calls it through the schema
+registry, so a new schema plugs in without changes here.
 
 A refusal is never an acceptance: `certcheck` reports it as exit 2 ("over budget"), with the estimate and the
 flag that raises the limit.

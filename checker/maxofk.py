@@ -130,7 +130,7 @@ def table_bits(cfg: ModelConfig, params: dict[str, np.ndarray]) -> int:
     query = add(mul(x_query, span(attn + "W_Q"), m), span(attn + "b_Q"))
     key_tok, key_pos = aligned(mul(W_E, span(attn + "W_K"), m), add(mul(W_pos, span(attn + "W_K"), m),
                                                                       span(attn + "b_K")))
-    ou = mul(span(attn + "W_O"), W_U, h)
+    ou = mul(span(attn + "W_O"), W_U, m)  # [d_head, d_model] @ [d_model, d_vocab]
     evou = mul(mul(W_E, span(attn + "W_V"), m), ou, h)
     pvou = mul(add(mul(W_pos, span(attn + "W_V"), m), span(attn + "b_V")), ou, h)
     eupu = add(mul(add(x_query, span(attn + "b_O")), W_U, m), span("unembed.b_U"))

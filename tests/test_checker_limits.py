@@ -87,6 +87,21 @@ def test_table_bits_bounds_every_table_integer(spread):
     assert actual <= table_bits(cfg, params) <= 1.2 * actual + 16
 
 
+@pytest.mark.parametrize("dims", [(5, 9, 2, 3), (5, 2, 9, 3), (4, 17, 1, 2), (3, 1, 33, 2)])
+def test_table_bits_bounds_the_carries_of_long_sums(dims):
+    """Weights of one exponent and the largest mantissa, signs at random: sums whose carries reach the bound's
+    log2(inner dimension) term, for d_model and d_head apart."""
+    cfg = ModelConfig(*dims)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        params = {name: (rng.choice([-1.0, 1.0], shape) * (1 - 2.0 ** -24) * 2.0 ** seed).astype(np.float32)
+                  for name, shape in cfg.shapes().items()}
+        t = build_tables(cfg, params)
+        actual = max(int(v).bit_length() for d in (t.query, t.key_tok, t.eqke, t.eqkp, t.evou, t.pvou, t.eupu)
+                     for v in d.mat.entries())
+        assert actual <= table_bits(cfg, params), (seed, actual)
+
+
 def test_the_memory_estimate_grows_with_the_bit_length():
     cfg = ModelConfig(50, 2, 2, 2)
     trained, wide = table_estimate(cfg, random_params(cfg, 0)), table_estimate(cfg, _wide_params(cfg))
