@@ -360,15 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="search for a proof and write a certificate (check it with certcheck)")
     p.add_argument("model", help="model file (.safetensors, ours or a plain TransformerLens state dict)")
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
-                   help=f"proof strategy (default {DEFAULT_STRATEGY}: the tightest that fits the work and memory "
-                        f"budget)")
+                   help=f"proof strategy (default {DEFAULT_STRATEGY}: the tightest certificate, then the shortest "
+                        f"proof, among the subcubic search's variants (all 28 with --budget), the four cubic direct "
+                        f"paths, branch-and-bound (with --budget as its limit) and brute force (when its proof length "
+                        f"fits --budget); a candidate whose estimated work or memory is over --max-work or "
+                        f"--max-memory is skipped before it is built)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="pin a strategy option (repeatable). cubic: direct_path=separate|top-outputs|joint|per-output, "
                         "top_outputs=R (with top-outputs; default 4). "
                         "subcubic (unpinned options are searched, the tightest certificate is written): "
                         "direct_path=mean-residual|query-max, attention=exact|low-rank, rank=R, "
                         "attention_error=entrywise|global, near_max=drop|refine, top_outputs=R (with refine; default 1)")
-    p.add_argument("--budget", type=float, help="with --strategy auto or branch-and-bound: the largest proof length allowed")
+    p.add_argument("--budget", type=float, help="with --strategy auto or branch-and-bound: the largest proof length "
+                                                "allowed, a positive number (default: no limit)")
     p.add_argument("--device", help="torch device for the float search (default: cuda when present, else cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="certificate file to write (.cert)")
@@ -397,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray (pip install '.[ray]')")
     p.add_argument("--workers", type=int, help="parallel tasks (default: the number of cores, or the Ray cluster's CPUs)")
-    p.add_argument("--ray-address", help="join an existing Ray cluster (e.g. auto or HOST:6379) instead of a local one")
+    p.add_argument("--ray-address", metavar="HEAD:PORT",
+                   help="join an existing Ray cluster (its head node's HOST:PORT, e.g. HEAD:6379, or auto for one on "
+                        "this machine) instead of starting a local one; a cluster with token authentication needs "
+                        "RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN here too (README, On a Ray cluster). Where no "
+                        "cluster answers, the sweep stops within a minute (exit 2)")
     p.add_argument("--gpus-per-task", type=float, default=0.25,
                    help="with Ray and CUDA: the share of a GPU each task asks for (default 0.25)")
     p.add_argument("--device", help="torch device for training and search (default: cuda when present, else cpu)")
