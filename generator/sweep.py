@@ -299,14 +299,14 @@ class RayAddressError(ValueError):
     """--ray-address names no Ray cluster that this driver can join: one line, exit 2."""
 
 
-def _split_address(address: str) -> tuple[str, int] | None:
+def _split_address(address: str, option: str = "--ray-address") -> tuple[str, int] | None:
     """(host, port) of a HOST:PORT address, None for Ray's other forms (auto, ray://...); ValueError if neither."""
     if address == "auto" or "://" in address:
         return None
     host, sep, port = address.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise RayAddressError(f"--ray-address {address}: expected HOST:PORT (the head node's, e.g. HEAD:6379), "
+        raise RayAddressError(f"{option} {address}: expected HOST:PORT (the head node's, e.g. HEAD:6379), "
                               f"auto, or ray://HOST:PORT")
     return host, int(port)
 
@@ -364,6 +364,8 @@ class RayExecutor:
         except ImportError:
             raise ValueError("--executor ray needs Ray: pip install '.[ray]'") from None
         self.ray = ray
+        self.option = "--ray-address" if address else "RAY_ADDRESS"
+        address = address or os.environ.get("RAY_ADDRESS")  # as ray.init() would read it, with the same checks
         if address:
             self._join(address)
         else:
@@ -381,18 +383,18 @@ class RayExecutor:
     def _join(self, address: str) -> None:
         import socket
 
-        hostport = _split_address(address)
+        hostport = _split_address(address, self.option)
         if hostport is not None:
             try:
                 socket.create_connection(hostport, timeout=RAY_CONNECT_TIMEOUT_S).close()
             except OSError as exc:
                 why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-                raise RayAddressError(f"--ray-address {address}: no Ray head node answers there ({why}); start one "
+                raise RayAddressError(f"{self.option} {address}: no Ray head node answers there ({why}); start one "
                                       f"with `ray start --head` and give its HOST:PORT (default port 6379)") from None
         import threading
 
         def give_up() -> None:  # a last resort: ray.init cannot be interrupted from Python
-            os.write(self._stderr, f"certify: error: --ray-address {address}: no Ray cluster answered there within "
+            os.write(self._stderr, f"certify: error: {self.option} {address}: no Ray cluster answered there within "
                                    f"{RAY_JOIN_LIMIT_S} s\n".encode())
             os._exit(2)
 
@@ -415,10 +417,10 @@ class RayExecutor:
                 pass
             if _is_auth_error(exc):
                 raise RayAddressError(
-                    f"--ray-address {address}: the Ray cluster there wants its authentication token: set "
+                    f"{self.option} {address}: the Ray cluster there wants its authentication token: set "
                     f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (the token its head node uses) here, as on its nodes "
                     f"(README, On a Ray cluster)") from None
-            raise RayAddressError(f"--ray-address {address}: cannot join a Ray cluster there: "
+            raise RayAddressError(f"{self.option} {address}: cannot join a Ray cluster there: "
                                   f"{_first_line(exc)}") from None
         finally:
             if saved is None:

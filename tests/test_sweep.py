@@ -525,3 +525,16 @@ def test_ray_address_where_something_else_listens_ends_in_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"certify: error: --ray-address {address}: no Ray cluster answered there within 3 s")
     assert not os.path.exists(tmp_path / "s")
+
+
+def test_ray_address_from_the_environment_is_checked_alike(tmp_path, capsys, monkeypatch):
+    """RAY_ADDRESS, which ray.init() would read, gets the same checks and one line naming it."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    from generator.cli import main
+
+    address = f"127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    assert main(["sweep", "--configs", "3x8", "--seeds", "1", "--strategies", "cubic", "--out", str(tmp_path / "s"),
+                 "--executor", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"certify: error: RAY_ADDRESS {address}: no Ray head node answers there"), err
