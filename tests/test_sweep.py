@@ -245,7 +245,7 @@ def test_sweep_help_says_what_the_sweep_does(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default 0.25)" in text and "exit 2" not in text and "recorded as refused" in text
+    assert "(default 0.25)" in text and "refuse (exit 2)" not in text and "recorded as refused" in text
     assert "-q, --quiet" in text
 
 
