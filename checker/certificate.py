@@ -44,9 +44,13 @@ def bounded(text: str, limit: int = MAX_REASON) -> str:
 MAX_SHOWN_DIGITS = 100  # a fraction in a verdict is written out exactly up to this many digits a term
 
 
-def fraction_text(x: Fraction) -> str:
-    """'num/den', or for terms of more than MAX_SHOWN_DIGITS digits (a bound over d_vocab^n_ctx inputs can have
-    tens of thousands; Python refuses int -> str beyond 4300 digits) 'a fraction with a B-bit denominator'."""
+def fraction_text(x: Fraction, inputs: int | None = None) -> str:
+    """'num/den', over the number of inputs when given and x * inputs is whole (16772808/16777216, as inputs
+    counted, rather than the reduced 2096601/2097152); for terms of more than MAX_SHOWN_DIGITS digits (a bound over
+    d_vocab^n_ctx inputs can have tens of thousands; Python refuses int -> str beyond 4300 digits) 'a fraction with
+    a B-bit denominator'."""
+    if inputs is not None and inputs < 10 ** MAX_SHOWN_DIGITS and (x * inputs).denominator == 1:
+        return f"{(x * inputs).numerator}/{inputs}"
     if max(abs(x.numerator), x.denominator) < 10 ** MAX_SHOWN_DIGITS:
         return f"{x.numerator}/{x.denominator}"
     return f"a fraction with a {x.denominator.bit_length()}-bit denominator"

@@ -17,7 +17,7 @@ def _line(v) -> str:
 
     if v.verdict == "accepted":
         r = v.result
-        return (f"ACCEPTED {v.file}: accuracy >= {fraction_text(v.bound)} ({float(v.bound):.6f})"
+        return (f"ACCEPTED {v.file}: accuracy >= {fraction_text(v.bound, v.inputs)} ({float(v.bound):.6f})"
                 f" · {v.schema} · model sha256:{v.model_sha256[:12]}… · proof length {r.proof_length:.3g}"
                 f" · {v.seconds:.1f} s")
     return f"{WORD[v.verdict]} {v.file}: {v.reason}"

@@ -28,6 +28,7 @@ class Verdict:
     claim: Fraction | None = None
     schema: str = ""
     model_sha256: str = ""
+    inputs: int | None = None  # the task's number of inputs, d_vocab^n_ctx, when the certificate was read
     seconds: float = 0.0
     result: SchemaResult | None = None
     details: dict = field(default_factory=dict)
@@ -58,7 +59,8 @@ def check_certificate(cert: Certificate, file: str = "<certificate>", progress=N
     work or memory (the schema's `estimate`) exceeds it is refused before any heavy work."""
     start = time.perf_counter()
     schema = f"{cert.schema} v{cert.schema_version}"
-    verdict = Verdict(file, "rejected", schema=schema, model_sha256=cert.sha256, claim=cert.claim)
+    verdict = Verdict(file, "rejected", schema=schema, model_sha256=cert.sha256, claim=cert.claim,
+                      inputs=cert.config.d_vocab ** cert.config.n_ctx)
     check = schema_registry().get((cert.schema, cert.schema_version))
     if check is None:
         verdict.reason = f"unknown proof schema {schema}"

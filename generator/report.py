@@ -130,8 +130,9 @@ def _check_all(paths: list[str], progress: bool) -> list[tuple[str, object, Verd
 def inputs_fraction(x: Fraction, total: int) -> str:
     """A bound as (inputs) / (all inputs), e.g. 16772808/16777216 rather than the reduced 2096601/2097152, when
     x * total is a whole number of inputs (every bound the checker proves is); else the reduced fraction."""
-    n = x * total
-    return f"{n.numerator}/{total}" if n.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    from checker.certificate import fraction_text
+
+    return fraction_text(x, total)
 
 
 def _fraction_text(x: Fraction | None) -> str | None:

@@ -121,3 +121,21 @@ def test_certify_train_refuses_bad_options_before_training(tmp_path, capsys, arg
     out, err = capsys.readouterr()
     assert message in err and len(err.strip().splitlines()) == 1 and "wrote" not in out
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_every_shipped_model_records_the_portable_arithmetic_and_its_training(root):
+    """Each shipped model says how to reproduce it: its training options and the portable CPU arithmetic, which
+    `certify train` gives on any x86-64 CPU (benchmarks/train_all.sh lists the commands)."""
+    import glob
+
+    from generator.modelio import load_model
+    from generator.train import PORTABLE, TrainConfig
+
+    paths = sorted(glob.glob(os.path.join(root, "models", "*.safetensors")))
+    assert len(paths) >= 9
+    for path in paths:
+        cfg, _, meta = load_model(path)
+        assert meta["train_arithmetic"] == PORTABLE, path
+        training = TrainConfig(**json.loads(meta["training"]))
+        assert os.path.basename(path) == f"max{cfg.n_ctx}-v{cfg.d_vocab}-s{training.seed}.safetensors"
+        assert training == TrainConfig(seed=training.seed)  # the defaults of `certify train`
