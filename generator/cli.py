@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
                    help=f"proof strategy (default {DEFAULT_STRATEGY}: the tightest certificate, then the shortest "
                         f"proof, among the subcubic search's variants (all 28 with --budget), the four cubic direct "
-                        f"paths, branch-and-bound (with --budget as its limit) and brute force (when its proof length "
+                        f"paths, branch-and-bound (with --budget as its limit; without it, exact up to 2^25 inputs and "
+                        f"held to a proof length of 1e8 beyond) and brute force (when its proof length "
                         f"fits --budget); a candidate whose estimated work or memory is over --max-work or "
                         f"--max-memory is skipped before it is built)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",

@@ -196,15 +196,25 @@ def brute_force_length(cfg: ModelConfig) -> int:
     return cfg.d_vocab ** cfg.n_ctx * 2 * (cfg.n_ctx + 1) * cfg.d_vocab
 
 
+AUTO_EXACT_INPUTS = 1 << 25  # up to this many inputs auto's branch-and-bound aims at the exact accuracy (as the sweep)
+AUTO_SEARCH_BUDGET = 1e8  # beyond, without --budget, the proof-length budget of auto's branch-and-bound search
+
+
 def auto_candidates(cfg: ModelConfig, budget: float = float("inf")) -> list[tuple[str, dict]]:
     """auto's candidates, cheapest kinds first: the subcubic search's default variants (with a proof-length
     budget, all 28 of its grid), the four cubic direct paths, branch-and-bound (with the proof-length budget, if
-    any, as its own), and brute force when its proof length fits that budget. `_tightest` skips any whose
+    any, as its own; without one, exact up to AUTO_EXACT_INPUTS inputs and budgeted by AUTO_SEARCH_BUDGET beyond),
+    and brute force when its proof length fits that budget. `_tightest` skips any whose
     estimated work or memory is over --max-work or --max-memory before building it."""
     grid = subcubic_variants({}, full_grid=budget != float("inf"), max_rank=cfg.d_head, max_vocab=cfg.d_vocab)
     candidates = [("subcubic", opts) for opts in grid]
     candidates += [("cubic", {"direct_path": path}) for path in CUBIC_DIRECT_PATH]
-    candidates.append(("branch-and-bound", {} if budget == float("inf") else {"budget": budget}))
+    if budget != float("inf"):
+        candidates.append(("branch-and-bound", {"budget": budget}))
+    elif cfg.d_vocab ** cfg.n_ctx <= AUTO_EXACT_INPUTS:  # the exact tree: shorter than brute force, seconds
+        candidates.append(("branch-and-bound", {}))
+    else:  # an exact search takes minutes here: a bounded one (about 5 CPU-s on Max-5/64 and 10/64)
+        candidates.append(("branch-and-bound", {"budget": AUTO_SEARCH_BUDGET}))
     if brute_force_length(cfg) <= budget:
         candidates.append(("brute-force", {}))
     return candidates

@@ -146,3 +146,16 @@ def test_auto_help_and_readme_say_what_it_tries():
     for needed in ("subcubic", "cubic", "branch-and-bound", "brute force", "--max-work", "--max-memory", "--budget"):
         assert needed in row, needed
 
+
+
+def test_auto_searches_branch_and_bound_exactly_only_where_its_exact_tree_is_cheap():
+    """Without --budget, auto's branch-and-bound aims at the exact accuracy up to 2^25 inputs (Max-of-4/64) and
+    is held to a proof-length budget beyond (an exact search takes minutes on Max-of-5/64); --budget is its own."""
+    from generator.generate import AUTO_SEARCH_BUDGET, auto_candidates
+
+    def bnb_options(cfg, *budget):
+        return [opts for strategy, opts in auto_candidates(cfg, *budget) if strategy == "branch-and-bound"]
+
+    assert bnb_options(ModelConfig(d_vocab=64, d_model=32, d_head=32, n_ctx=4)) == [{}]
+    assert bnb_options(ModelConfig(d_vocab=64, d_model=32, d_head=32, n_ctx=5)) == [{"budget": AUTO_SEARCH_BUDGET}]
+    assert bnb_options(ModelConfig(d_vocab=64, d_model=32, d_head=32, n_ctx=5), 3e6) == [{"budget": 3e6}]
