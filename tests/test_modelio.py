@@ -171,18 +171,13 @@ def test_model_files_are_written_with_the_umask_mode_not_0600(tmp_path):
 
     from generator.modelio import save_model
 
-    old = os.umask(0o022)
-    try:
-        save_model(str(tmp_path / "m.safetensors"), CFG, random_params(CFG, 0))
-    finally:
-        os.umask(old)
-    assert os.stat(tmp_path / "m.safetensors").st_mode & 0o777 == 0o644
-    old = os.umask(0o027)
-    try:
-        save_model(str(tmp_path / "g.safetensors"), CFG, random_params(CFG, 0))
-    finally:
-        os.umask(old)
-    assert os.stat(tmp_path / "g.safetensors").st_mode & 0o777 == 0o640
+    for name, umask, mode in (("m", 0o022, 0o644), ("g", 0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            save_model(str(tmp_path / f"{name}.safetensors"), CFG, random_params(CFG, 0))
+        finally:
+            os.umask(old)
+        assert os.stat(tmp_path / f"{name}.safetensors").st_mode & 0o777 == mode
     assert load_model(str(tmp_path / "m.safetensors"))[0] == CFG
 
 
