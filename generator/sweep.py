@@ -250,7 +250,15 @@ class LocalExecutor:
                                         initializer=_ignore_sigint)
 
     def submit(self, fn, *args, gpu: bool = False):
-        return self.pool.submit(fn, *args)
+        """Submit; a worker that the pool spawns here starts with SIGINT ignored (an ignored signal stays ignored
+        across exec), so that a Ctrl-C during its start-up, before its initializer runs, prints no traceback."""
+        import signal
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return self.pool.submit(fn, *args)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def wait(self, handles) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
