@@ -250,15 +250,16 @@ class LocalExecutor:
                                         initializer=_ignore_sigint)
 
     def submit(self, fn, *args, gpu: bool = False):
-        """Submit; a worker that the pool spawns here starts with SIGINT ignored (an ignored signal stays ignored
-        across exec), so that a Ctrl-C during its start-up, before its initializer runs, prints no traceback."""
+        """Submit; a worker that the pool spawns here starts with SIGINT blocked (the mask is inherited across fork
+        and exec) until its initializer ignores it, so that a Ctrl-C during its start-up prints no traceback. In
+        this process a SIGINT meanwhile is only delayed (another thread takes it), never lost."""
         import signal
 
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             return self.pool.submit(fn, *args)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def wait(self, handles) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -290,6 +291,7 @@ def _ignore_sigint() -> None:
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the spawn (LocalExecutor.submit)
     try:
         from tqdm import tqdm
     except ImportError:
