@@ -430,8 +430,11 @@ def test_ctrl_c_in_the_proof_phase_is_one_line_and_stops_the_workers(tmp_path):
     cmd = [sys.executable, "-m", "generator.cli", "sweep", "--configs", "3x8", "--seeds", "1,2,3,4,5,6,7,8",
            "--steps", STEPS, "--strategies", "brute-force,cubic,subcubic", "--out", str(tmp_path), "--quiet",
            "--device", "cpu", "--workers", "2"]
+    # SIGINT's default action in the sweep, as in a terminal: a test run started in the background (CI's nohup)
+    # inherits SIGINT ignored, which Python then keeps ignored
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None and not rows(tmp_path):
